@@ -1,0 +1,183 @@
+# Seed rules of Solar PV divert (Eco mode). Plain functions with assert: run by CPython pytest and by a
+# MicroPython runner (no pytest import, no fixtures, no f-string "=", integer maths only).
+from divert.controller import DivertController, MODE_NORMAL, MODE_ECO
+
+V = 240000  # mV
+
+
+def grid_w_for(surplus_a, ev_ma=0):
+    # grid reading (import +) that leaves surplus_a amps available with ev_ma flowing into the EV
+    return (ev_ma - surplus_a * 1000) * 240 // 1000
+
+
+class Rig:
+    """Drives a controller like the service does: update() every second, a feed sample every 10 s.
+    The EV follows the pilot at once (the benchmark has the realistic EV)."""
+
+    def __init__(self, **kw):
+        kw.setdefault("max_a", 32)
+        self.c = DivertController(**kw)
+        self.c.set_mode(MODE_ECO)
+        self.t = 0
+        self.want = None
+        self.amps = 0
+        self.ev_ma = 0
+        self.connected = True
+        self.feed_on = True
+        self.log = []  # (t_s, want, amps)
+
+    def run(self, seconds, surplus_a):
+        for _ in range(seconds):
+            self.t += 1000
+            charging = self.want == "active"
+            self.ev_ma = self.amps * 1000 if charging else 0
+            if self.feed_on and self.t % 10000 == 0:
+                self.c.feed(self.t, grid_w_for(surplus_a, self.ev_ma))
+            w, a = self.c.update(self.t, self.connected, charging, self.ev_ma, V)
+            if (w, a) != (self.want, self.amps):
+                self.log.append((self.t // 1000, w, a))
+            self.want, self.amps = w, a
+        return self.want, self.amps
+
+
+def test_sleeps_without_surplus():
+    r = Rig()
+    assert r.run(600, 2) == ("disabled", 0)
+
+
+def test_starts_at_6a_not_below():
+    r = Rig()
+    assert r.run(1800, 5)[0] == "disabled"
+    r = Rig()
+    w, a = r.run(600, 6)
+    assert w == "active"
+    assert a == 6
+
+
+def test_start_needs_sustained_surplus():
+    r = Rig()
+    r.run(600, 0)
+    r.run(30, 10)  # a 30 s sunny gap
+    assert r.run(60, 0)[0] == "disabled"
+
+
+def test_follows_surplus_in_1a_steps_within_limits():
+    r = Rig(max_a=16)
+    r.run(600, 6)
+    assert r.run(600, 9) == ("active", 9)
+    assert r.run(600, 12) == ("active", 12)
+    assert r.run(600, 40) == ("active", 16)  # capped at max
+    assert r.run(600, 7) == ("active", 7)
+    for t, w, a in r.log:
+        if w == "active":
+            assert 6 <= a <= 16
+
+
+def test_no_pause_on_dip():
+    r = Rig()
+    r.run(600, 10)
+    w, a = r.run(600, 1)  # a 10 min cloud: stays on at 6 A
+    assert w == "active"
+    assert a == 6
+    assert r.run(600, 4) == ("active", 6)
+    assert r.run(600, 10)[0] == "active"
+    assert r.c.starts == 1
+
+
+def test_stops_when_clearly_over():
+    r = Rig()
+    r.run(600, 10)
+    w, a = r.run(3600, 0)  # evening: an hour without surplus
+    assert w == "disabled"
+    # and a short evening glint does not restart it
+    r.run(300, 7)
+    assert r.run(60, 0)[0] == "disabled"
+    assert r.c.starts == 1
+
+
+def test_stale_feed_falls_back_to_6a_then_pauses_then_resumes():
+    r = Rig()
+    r.run(600, 12)
+    assert r.want == "active" and r.amps > 6
+    r.feed_on = False
+    r.run(r.c.stale_ms // 1000 + 1, 12)
+    assert r.c.status(r.t)["divert_stale"]
+    assert (r.want, r.amps) == ("active", 6)
+    r.run(r.c.stale_pause_ms // 1000, 12)
+    assert r.want == "disabled"
+    assert r.c.status(r.t)["divert_stale"]
+    r.feed_on = True
+    r.run(11, 12)
+    assert r.want == "active"
+    assert not r.c.status(r.t)["divert_stale"]
+    assert r.run(600, 12) == ("active", 12)
+
+
+def test_stale_fallback_within_120s():
+    r = Rig()
+    r.run(600, 15)
+    r.feed_on = False
+    r.run(120, 15)
+    assert r.amps == 6 or r.want == "disabled"
+
+
+def test_mode_normal_makes_no_claim():
+    c = DivertController()
+    assert c.mode == MODE_NORMAL
+    for t in range(0, 600000, 1000):
+        if t % 10000 == 0:
+            c.feed(t, -5000)
+        assert c.update(t, True, False, 0, V) == (None, 0)
+    assert c.status(600000)["divert_active"] is False
+
+
+def test_unplug_reverts_to_normal():
+    r = Rig()
+    r.run(600, 10)
+    assert r.want == "active"
+    r.connected = False
+    assert r.run(2, 10) == (None, 0)
+    assert r.c.mode == MODE_NORMAL
+    assert r.c.pop_reverted() is True
+    assert r.c.pop_reverted() is False
+
+
+def test_entering_eco_while_charging_adopts_the_session():
+    c = DivertController()
+    c.feed(0, 0)
+    c.set_mode(MODE_ECO)
+    w, a = c.update(1000, True, True, 16000, V)
+    assert w == "active"
+    assert a == 16
+
+
+def test_solar_feed_and_status_fields():
+    c = DivertController(feed="solar", max_a=32)
+    c.set_mode(MODE_ECO)
+    w = None
+    for s in range(1, 400):
+        t = s * 1000
+        if s % 10 == 0:
+            c.feed(t, 2400)  # 10 A of PV
+        w, a = c.update(t, True, w == "active", 0, V)
+    assert w == "active"
+    st = c.status(t)
+    for k in ("charge_rate", "divert_active", "divert_update", "available_current",
+              "smoothed_available_current", "divert_stale"):
+        assert k in st
+    assert st["available_current"] == 10
+    assert st["divert_active"] is True
+
+
+def test_configure_max_clamps_pilot():
+    r = Rig()
+    r.run(900, 20)
+    assert r.amps == 20
+    r.c.configure(max_a=10)
+    assert r.run(1, 20) == ("active", 10)
+
+
+def test_feed_voltage_is_used():
+    c = DivertController(feed="solar")
+    c.feed(0, 2300, 230000)
+    assert c.status(0)["available_current"] == 10
