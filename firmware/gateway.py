@@ -1,0 +1,207 @@
+# The Gateway container: the shared objects (docs/architecture.md) and the operations
+# that the web, MQTT and divert services share, so each rule lives in one place.
+import gc
+
+import claims as C
+from compat import ticks_diff, ticks_ms
+from rapi import codec
+from rapi.client import RapiError, RapiTimeout
+
+RAPI_ALLOWED = ("$G", "$F0", "$FB")
+LIMIT_TYPES = ("time", "energy", "soc", "range")
+
+
+class Gateway:
+    def __init__(self, board, config, bus, claims, model=None, rapi=None, manager=None):
+        self.board = board
+        self.config = config
+        self.bus = bus
+        self.claims = claims
+        self.model = model
+        self.rapi = rapi
+        self.manager = manager
+        self.divert = None  # divert.service.DivertService
+        self.wifi = None  # net.wifi.WifiManager
+        self.status_parts = []  # fns returning dicts merged into /status
+        self.restart_hook = None  # fn(device) used by main to reboot
+        self.override_version = 1
+        self.limit_version = 1
+        self._limit = None
+        self._t0 = ticks_ms()
+        claims.on_change = self._claims_changed
+        self.status_parts.append(self._own_status)
+
+    # -- status -----------------------------------------------------------------
+    def status(self):
+        import status
+
+        return status.build(self)
+
+    def _own_status(self):
+        gc.collect()
+        ov = self.claims.props(C.CLIENT_MANUAL)
+        props, _ = self.claims.target()
+        d = {
+            "manual_override": 1 if ov else 0,
+            "status": props["state"] if self.model is None else (
+                "disabled" if self.model.state >= 254 else "active"),
+            "uptime": ticks_diff(ticks_ms(), self._t0) // 1000,
+            "free_heap": gc.mem_free(),
+            "freeram": gc.mem_free(),
+            "config_version": self.config.version,
+            "claims_version": self.claims.version,
+            "override_version": self.override_version,
+            "limit_version": self.limit_version,
+            "limit": self._limit is not None,
+            "divertmode": self.divert_mode(),
+        }
+        if self.rapi is not None:
+            d["comm_sent"] = self.rapi.sent
+            d["comm_success"] = self.rapi.success
+        return d
+
+    def _claims_changed(self):
+        if self.manager is not None:
+            self.manager.poke()
+        self.bus.publish({"claims_version": self.claims.version})
+
+    # -- divert -----------------------------------------------------------------
+    def divert_mode(self):
+        return self.divert.mode if self.divert is not None else 1
+
+    def set_divert_mode(self, mode):
+        """1 normal, 2 eco. Raises ValueError for anything else."""
+        if isinstance(mode, str):
+            mode = mode.strip()
+            if mode not in ("1", "2"):
+                raise ValueError("divertmode must be 1 or 2")
+            mode = int(mode)
+        if isinstance(mode, bool) or mode not in (1, 2):
+            raise ValueError("divertmode must be 1 or 2")
+        if self.divert is None:
+            raise ValueError("divert not available")
+        self.divert.set_mode(mode)
+        self.bus.publish({"divertmode": mode})
+
+    def divert_feed(self, kind, value):
+        """External feed value: kind 'solar' or 'grid_ie' (W) or 'voltage' (V).
+        Raises ValueError for a value that is not a sane number."""
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ValueError(kind + " must be a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(kind + " must be a number")
+        lim = 1000 if kind == "voltage" else 1000000
+        if kind not in ("solar", "grid_ie", "voltage") or value < -lim or value > lim:
+            raise ValueError(kind + " out of range")
+        if kind == "voltage" and value < 50:
+            raise ValueError("voltage out of range")
+        if self.divert is not None:
+            self.divert.feed(kind, int(value))
+
+    # -- RAPI pass-through ------------------------------------------------------
+    def rapi_allowed(self, cmd):
+        if self.config.get("developer_mode"):
+            return True
+        for p in RAPI_ALLOWED:
+            if cmd.startswith(p):
+                return True
+        return False
+
+    async def rapi_passthrough(self, cmd):
+        """User-supplied RAPI command -> (ok, reply line or error code)."""
+        if not isinstance(cmd, str):
+            return False, "RAPI_RESPONSE_BLOCKED"
+        cmd = cmd.strip()
+        i = cmd.find("^")
+        if i < 0:
+            i = cmd.find("*")
+        if i > 0:
+            cmd = cmd[:i]
+        if not cmd.startswith("$"):
+            cmd = "$" + cmd
+        if not self.rapi_allowed(cmd):
+            return False, "RAPI_RESPONSE_BLOCKED"
+        if self.rapi is None:
+            return False, "RAPI_RESPONSE_TIMEOUT"
+        try:
+            ln = await self.rapi.command(cmd)
+        except ValueError:
+            return False, "RAPI_RESPONSE_INVALID"
+        except RapiTimeout:
+            return False, "RAPI_RESPONSE_TIMEOUT"
+        except RapiError:
+            return False, "RAPI_RESPONSE_TIMEOUT"
+        line = ln.raw
+        return True, "%s^%02X" % (line, codec.xor_sum(line.encode()))
+
+    # -- manual override --------------------------------------------------------
+    def override_get(self):
+        return self.claims.props(C.CLIENT_MANUAL) or {}
+
+    def override_set(self, props):
+        clean = C.validate_props(props)
+        self.claims.replace(C.CLIENT_MANUAL, C.MANUAL, clean)
+        self._override_bump()
+
+    def override_toggle(self):
+        if self.claims.props(C.CLIENT_MANUAL):
+            self.claims.release(C.CLIENT_MANUAL)
+        else:
+            props, _ = self.claims.target()
+            st = "disabled" if props["state"] == "active" else "active"
+            self.claims.replace(C.CLIENT_MANUAL, C.MANUAL, {"state": st, "auto_release": True})
+        self._override_bump()
+
+    def override_clear(self):
+        gone = self.claims.release(C.CLIENT_MANUAL)
+        self._override_bump()
+        return gone
+
+    def _override_bump(self):
+        self.override_version += 1
+        self.bus.publish({"override_version": self.override_version,
+                          "manual_override": 1 if self.claims.props(C.CLIENT_MANUAL) else 0})
+
+    # -- limit ------------------------------------------------------------------
+    def limit_get(self):
+        return dict(self._limit) if self._limit else {}
+
+    def limit_set(self, d):
+        if not isinstance(d, dict):
+            raise ValueError("limit must be an object")
+        t = d.get("type")
+        v = d.get("value")
+        if t not in LIMIT_TYPES:
+            raise ValueError("type must be one of time, energy, soc, range")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError("value must be a positive whole number")
+        rel = d.get("auto_release", d.get("release", True))
+        self._limit = {"type": t, "value": v, "auto_release": bool(rel)}
+        self.limit_version += 1
+        self.bus.publish({"limit_version": self.limit_version, "limit": True})
+
+    def limit_clear(self):
+        had = self._limit is not None
+        self._limit = None
+        self.limit_version += 1
+        self.bus.publish({"limit_version": self.limit_version, "limit": False})
+        return had
+
+    # -- system -----------------------------------------------------------------
+    def restart(self, device):
+        if device not in ("gateway", "evse"):
+            raise ValueError("unknown device")
+        if self.restart_hook:
+            self.restart_hook(device)
+
+    def factory_reset(self):
+        import os
+
+        try:
+            os.remove(self.config.path)
+        except (OSError, TypeError):
+            pass
+        self.restart("gateway")

@@ -1,0 +1,143 @@
+# Gateway entry point: load settings, build the services, run one asyncio loop.
+# A task that crashes is logged and restarted; it never takes the gateway down.
+import asyncio
+import gc
+import sys
+
+import board
+from claims import Claims
+from compat import print_exception, sleep_ms
+from config import Config
+from events import Bus
+from gateway import Gateway
+from rapi.client import RapiClient
+from rapi.model import EvseModel
+from rapi.monitor import EvseMonitor
+
+VERSION = "5.1.0"  # OpenEVSE API level we implement (clients check >= 5.0.0)
+BUILD = "mpy-0.1.0"
+
+_restart = None
+
+
+async def supervise(name, factory, pause_ms=1000):
+    """Run factory() forever; log and restart it after a crash."""
+    while True:
+        try:
+            await factory()
+            print("main: task", name, "ended; restarting")
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            print("main: task", name, "crashed:")
+            print_exception(e)
+        gc.collect()
+        await sleep_ms(pause_ms)
+
+
+def _data_path(name):
+    import os
+
+    try:
+        os.mkdir(board.data_dir)
+    except OSError:
+        pass
+    return board.data_dir + "/" + name
+
+
+def build():
+    uid = board.unique_id()
+    serial = "".join("%02X" % b for b in uid)
+    cfg = Config(_data_path("config.json"),
+                 defaults={"hostname": "openevse-" + serial[-4:].lower(),
+                           "mqtt_topic": "openevse-" + serial[-4:].lower(),
+                           "emoncms_node": "openevse-" + serial[-4:].lower(),
+                           "mqtt_announce_topic": "openevse/announce/" + serial[-4:].lower()})
+    cfg.load()
+    bus = Bus()
+    model = EvseModel(bus)
+    claims = Claims(model.limits)
+    stream, chunk = board.open_uart()
+    rapi = RapiClient(stream, chunk)
+    manager = EvseMonitor(rapi, model, claims, cfg, bus)
+    gw = Gateway(board, cfg, bus, claims, model, rapi, manager)
+    gw.serial = serial
+    gw.version = VERSION
+    gw.build = BUILD
+    gw.status_parts.insert(0, model.status)
+    return gw
+
+
+async def _reset_evse(gw):
+    # The controller reboots without replying; the monitor sees $AB and re-applies.
+    try:
+        await gw.rapi.command("$FR", timeout_ms=200)
+    except Exception:
+        pass
+
+
+async def run(gw):
+    global _restart
+    _restart = asyncio.Event()
+
+    def restart_hook(dev):
+        if dev == "evse":
+            asyncio.create_task(_reset_evse(gw))
+        else:
+            _restart.set()
+
+    gw.restart_hook = restart_hook
+    tasks = [
+        asyncio.create_task(supervise("rapi-reader", gw.rapi.reader)),
+        asyncio.create_task(supervise("evse", gw.manager.run)),
+    ]
+    for name, mod, cls in (
+        ("wifi", "net.wifi", "WifiManager"),
+        ("divert", "divert.service", "DivertService"),
+        ("mqtt", "net.mqtt_service", "MqttService"),
+        ("emoncms", "net.emoncms", "EmoncmsService"),
+    ):
+        try:
+            svc = getattr(__import__(mod, None, None, [cls]), cls)(gw)
+        except ImportError as e:
+            print("main: no", name, "service:", repr(e))
+            continue
+        setattr(gw, name, svc)
+        if hasattr(svc, "status"):
+            gw.status_parts.append(svc.status)
+        tasks.append(asyncio.create_task(supervise(name, svc.run)))
+    from web.app import create_app
+
+    app = create_app(gw)
+    tasks.append(asyncio.create_task(
+        supervise("web", lambda: app.start_server(host="0.0.0.0", port=board.http_port))))
+    tasks.append(asyncio.create_task(supervise("watchdog", _watchdog)))
+    print("main: gateway up, web on port", board.http_port)
+    await _restart.wait()
+    await sleep_ms(300)  # let the HTTP reply go out
+    try:
+        app.shutdown()
+    except Exception:
+        pass
+    for t in tasks:
+        t.cancel()
+
+
+async def _watchdog():
+    while True:
+        board.wdt_feed()
+        await sleep_ms(1000)
+
+
+def main():
+    gw = build()
+    try:
+        asyncio.run(run(gw))
+    except KeyboardInterrupt:
+        sys.exit(0)
+    print("main: restarting")
+    board.reset()
+
+
+if __name__ == "__main__":
+    main()

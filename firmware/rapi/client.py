@@ -1,0 +1,136 @@
+# Async RAPI client: one command in flight, per-command timeout, sequence ids so a late
+# reply is never taken for the next command's, bounded retry for read-only $G* commands,
+# and async lines ($AT $AB $AN $WF) handed to a callback while commands run.
+import asyncio
+
+from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from rapi import codec
+
+
+class RapiError(Exception):
+    pass
+
+
+class RapiTimeout(RapiError):
+    pass
+
+
+class RapiClient:
+    """Talks RAPI over a byte stream.
+
+    stream: an object asyncio.StreamReader/StreamWriter can wrap (a tty file, a UART,
+    a socket). chunk: bytes per read call (1 for a blocking tty, more for a UART or a
+    socket that return what is available)."""
+
+    timeout_ms = 500
+    retries = 2  # extra tries for $G* only
+
+    def __init__(self, stream, chunk=1, on_async=None):
+        self._r = asyncio.StreamReader(stream)
+        self._w = asyncio.StreamWriter(stream, {})
+        self._chunk = chunk
+        self._lock = asyncio.Lock()
+        self._framer = codec.Framer()
+        self._seq = 0
+        self._want = 0  # seq id we await, 0 = none
+        self._reply = None
+        self._flag = asyncio.Event()
+        self.on_async = on_async
+        # counters for /status and the fault tests
+        self.sent = 0
+        self.success = 0
+        self.timeouts = 0
+        self.bad_lines = 0
+        self.stale = 0
+        self.last_ok_ms = None
+
+    async def reader(self):
+        """Forever task: read bytes, frame, parse, dispatch."""
+        r = self._r
+        n = self._chunk
+        framer = self._framer
+        while True:
+            data = await r.read(n)
+            if not data:
+                await sleep_ms(20)
+                continue
+            for raw in framer.feed(data):
+                self._dispatch(raw)
+
+    def _dispatch(self, raw):
+        ln = codec.parse(raw)
+        if ln is None:
+            self.bad_lines += 1
+            return
+        if ln.kind == codec.KIND_ASYNC:
+            if self.on_async:
+                try:
+                    self.on_async(ln)
+                except Exception as e:
+                    print("rapi: async handler error", repr(e))
+            return
+        if not self._want:
+            self.stale += 1
+            return
+        # A reply without a seq id is the controller's checksum rejection ($NK^21):
+        # the command was not executed. Any other seq id is a late reply: ignore it.
+        if ln.seq == self._want or (ln.seq == 0 and ln.kind == codec.KIND_NK and not ln.fields):
+            self._reply = ln
+            self._want = 0
+            self._flag.set()
+        else:
+            self.stale += 1
+
+    def _next_seq(self):
+        self._seq = self._seq % 255 + 1
+        return self._seq
+
+    async def _once(self, cmd, timeout_ms):
+        seq = self._next_seq()
+        frame = codec.encode(cmd, seq)
+        self._reply = None
+        self._flag.clear()
+        self._want = seq
+        self.sent += 1
+        self._w.write(frame)
+        await self._w.drain()
+        try:
+            await wait_for_ms(self._flag.wait(), timeout_ms)
+        except asyncio.TimeoutError:
+            self._want = 0
+            self.timeouts += 1
+            raise RapiTimeout(cmd)
+        return self._reply
+
+    async def command(self, cmd, timeout_ms=None, retries=None):
+        """Send one command; returns the reply codec.Line ($OK or $NK).
+        Raises RapiTimeout when no reply came, ValueError for an unframeable command.
+        Only $G* commands are retried: a set whose reply was lost may have been applied."""
+        if timeout_ms is None:
+            timeout_ms = self.timeout_ms
+        if retries is None:
+            retries = self.retries if cmd.lstrip("$").startswith("G") else 0
+        async with self._lock:
+            tries = retries + 1
+            resends = 2
+            while True:
+                tries -= 1
+                try:
+                    ln = await self._once(cmd, timeout_ms)
+                except RapiTimeout:
+                    if tries <= 0:
+                        raise
+                    continue
+                if ln.seq == 0 and ln.kind == codec.KIND_NK and resends > 0:
+                    # checksum rejected on the way in: not executed, so resending is safe
+                    resends -= 1
+                    tries += 1
+                    continue
+                self.success += 1
+                self.last_ok_ms = ticks_ms()
+                return ln
+
+    def silent_for_ms(self, now_ms=None):
+        if self.last_ok_ms is None:
+            return None
+        return ticks_diff(ticks_ms() if now_ms is None else now_ms, self.last_ok_ms)

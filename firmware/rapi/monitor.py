@@ -1,0 +1,295 @@
+# EvseMonitor: the service that owns the RAPI link. It detects the controller ($GV),
+# reads its settings, polls at the C++ gateway's cadence, pulses the heartbeat, follows
+# $AT/$AB, flags a silent controller and applies the claims' target ($FE/$FS, $SC n V).
+import asyncio
+
+from compat import ticks_diff, ticks_ms, wait_for_ms
+from rapi import model as M
+from rapi.client import RapiError, RapiTimeout
+
+TICK_MS = 1000
+STATE_POLL_MS = 10000  # $GS safety net for a lost $AT (C++: 30 s)
+SLOW_POLL_MS = 30000  # $GP temperatures, $GU energy when idle
+SILENT_MS = 3000  # no good reply for this long -> controller lost
+HB_ACK = 165
+
+
+class EvseMonitor:
+    def __init__(self, client, model, claims, config, bus):
+        self.rapi = client
+        self.m = model
+        self.claims = claims
+        self.config = config
+        self.bus = bus
+        client.on_async = self._on_async
+        self._wake = asyncio.Event()
+        self._need_boot = True
+        self._pilot_known = False
+        self._state_known = False
+        self._last_state_poll = None
+        self._last_slow_poll = None
+        self._last_energy_poll = None
+        self.hb_ok = False
+        self.applied = 0  # set commands sent to follow the target
+        self.on_unplug = []  # callbacks fn() at the end of a session
+
+    def poke(self):
+        """Re-evaluate the target now (called when claims change)."""
+        self._wake.set()
+
+    # -- async lines (runs inside the reader task: no awaiting here) ---------------
+    def _on_async(self, ln):
+        m = self.m
+        if ln.name == "AT":
+            v = M.parse_at(ln.fields)
+            if v is None:
+                return
+            self._apply_state(v[0], v[1], v[3])
+            if v[2] > 0:
+                m.set("pilot", v[2])
+                self._pilot_known = True
+            m.commit()
+            self._wake.set()
+        elif ln.name == "AB":
+            print("rapi: controller boot", ln.fields)
+            m.boots += 1
+            self._need_boot = True
+            self._pilot_known = False
+            self._wake.set()
+        elif ln.name == "ST":  # legacy async state
+            v = M.parse_ints(ln.fields, 1, 16)
+            if v:
+                self._apply_state(v[0], self.m.pilot_state, self.m.vflags)
+                m.commit()
+
+    def _apply_state(self, state, pilot_state, vflags):
+        m = self.m
+        was_connected = m.vehicle
+        m.set("state", state)
+        m.pilot_state = pilot_state
+        m.set("vflags", vflags)
+        self._state_known = True
+        if state != 3 and m.amp_ma:
+            m.set("amp_ma", 0)
+        if was_connected and not m.vehicle:
+            self._session_end()
+
+    def _session_end(self):
+        self.claims.release_auto()
+        for fn in self.on_unplug:
+            try:
+                fn()
+            except Exception as e:
+                print("monitor: unplug hook", repr(e))
+
+    # -- commands ------------------------------------------------------------------
+    async def _cmd(self, cmd):
+        """Command returning the reply Line; None on timeout (logged by counters)."""
+        try:
+            return await self.rapi.command(cmd)
+        except RapiTimeout:
+            return None
+        except RapiError:
+            return None
+
+    async def _probe(self):
+        ln = await self._cmd("$GV")
+        if ln is None or not ln.ok or len(ln.fields) < 2:
+            return False
+        if M.parse_version(ln.fields[1]) is None:
+            return False
+        self.m.fw = ln.fields[0]
+        self.m.protocol = ln.fields[1]
+        return True
+
+    async def _boot(self):
+        """Read settings after first contact or a controller reboot; re-arm heartbeat."""
+        m = self.m
+        ln = await self._cmd("$GE")
+        if ln and ln.ok:
+            v = M.parse_ints(ln.fields, 2, 16)
+            if v:
+                m.set("flags", v[1])
+        await self._read_gc()
+        ln = await self._cmd("$GF")
+        if ln and ln.ok:
+            v = M.parse_ints(ln.fields, 3, 16)
+            if v:
+                m.set("gfci", v[0])
+                m.nognd, m.stuck = v[1], v[2]
+        ln = await self._cmd("$GI")
+        if ln and ln.ok and ln.fields:
+            m.serial = ln.fields[-1]
+        await self._read_gs()
+        await self._read_gu()
+        await self._read_gp()
+        await self.heartbeat_setup()
+        m.commit()
+        return self._state_known and self._pilot_known
+
+    async def heartbeat_setup(self):
+        iv = self.config.get("heartbeat_interval")
+        cur = self.config.get("heartbeat_current")
+        ln = await self._cmd("$SY %d %d" % (iv, cur))
+        self.hb_ok = bool(ln and ln.ok and iv > 0)
+        if ln and len(ln.fields) >= 3 and ln.fields[2] == "2":
+            await self._cmd("$SY")
+            await self._cmd("$SY %d" % HB_ACK)
+        return self.hb_ok
+
+    async def _read_gc(self):
+        ln = await self._cmd("$GC")
+        if ln and ln.ok:
+            v = M.parse_ints(ln.fields, 4)
+            if v:
+                m = self.m
+                m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
+                m.set("pilot", v[2])
+                self._pilot_known = True
+                return True
+        return False
+
+    async def _read_gs(self):
+        ln = await self._cmd("$GS")
+        if ln and ln.ok:
+            v = M.parse_gs(ln.fields)
+            if v:
+                self._apply_state(v[0], v[2], v[3])
+                self.m.set("elapsed", v[1])
+                return True
+        return False
+
+    async def _read_gg(self):
+        ln = await self._cmd("$GG")
+        if ln and ln.ok:
+            v = M.parse_ints(ln.fields, 2)
+            if v:
+                self.m.set("amp_ma", max(0, v[0]) if self.m.charging else 0)
+                if v[1] > 0:
+                    self.m.set("voltage_mv", v[1])
+
+    async def _read_gp(self):
+        ln = await self._cmd("$GP")
+        if ln and ln.ok:
+            v = M.parse_ints(ln.fields, 3)
+            if v:
+                m = self.m
+                m.set("temps", list(v))
+                t = m.temp
+                if t is not None and (m.temp_max == M.TEMP_NONE or t > m.temp_max):
+                    m.set("temp_max", t)
+
+    async def _read_gu(self):
+        ln = await self._cmd("$GU")
+        if ln and ln.ok:
+            v = M.parse_ints(ln.fields, 2)
+            if v:
+                self.m.set("session_ws", v[0])
+                self.m.set("total_wh", v[1])
+
+    async def _pulse(self):
+        if not self.hb_ok:
+            return
+        ln = await self._cmd("$SY")
+        if ln is not None and not ln.ok and ln.fields:
+            await self._cmd("$SY %d" % HB_ACK)
+
+    # -- target --------------------------------------------------------------------
+    async def apply(self):
+        """Bring the controller to the claims' target. Sends a set command only when the
+        controller's known state differs; after an unanswered set it re-reads first, so a
+        command whose reply was lost is not applied twice."""
+        m = self.m
+        if not m.evse_connected or M.is_fault(m.state) or m.state == 0:
+            return
+        props, _ = self.claims.target()
+        if not self._state_known and not await self._read_gs():
+            return
+        want_on = props["state"] == "active"
+        if want_on and m.state >= 254:
+            ln = await self._cmd("$FE")
+            self.applied += 1
+            self._state_known = False
+            if ln and ln.ok:
+                await self._read_gs()
+        elif not want_on and m.state < 254:
+            ln = await self._cmd("$FS")
+            self.applied += 1
+            self._state_known = False
+            if ln and ln.ok:
+                await self._read_gs()
+        amps = props["charge_current"]
+        if not self._pilot_known and not await self._read_gc():
+            return
+        if amps != m.pilot:
+            self._pilot_known = False
+            ln = await self._cmd("$SC %d V" % amps)
+            self.applied += 1
+            if ln is not None and ln.fields:
+                v = M.parse_ints(ln.fields, 1)
+                if v:
+                    m.set("pilot", v[0])
+                    self._pilot_known = True
+        m.commit()
+
+    # -- the task ------------------------------------------------------------------
+    def _lost(self):
+        m = self.m
+        if m.rapi_connected or m.evse_connected:
+            print("rapi: controller silent, marked disconnected")
+        m.set("rapi_connected", False)
+        m.set("evse_connected", False)
+        m.set("amp_ma", 0)
+        m.commit()
+        self._need_boot = True
+        self._state_known = self._pilot_known = False
+
+    async def run(self):
+        m = self.m
+        while True:
+            t0 = ticks_ms()
+            self._wake.clear()
+            if self._need_boot or not m.evse_connected:
+                if await self._probe():
+                    self._need_boot = False
+                    if await self._boot():
+                        m.set("rapi_connected", True)
+                        m.set("evse_connected", True)
+                        m.commit()
+                        print("rapi: controller", m.fw, "protocol", m.protocol)
+                        self._last_state_poll = self._last_slow_poll = t0
+                        await self.apply()
+                    else:
+                        self._need_boot = True
+                elif m.evse_connected:
+                    self._lost()
+            else:
+                await self._poll(t0)
+                await self.apply()
+                silent = self.rapi.silent_for_ms()
+                if silent is not None and silent > SILENT_MS:
+                    self._lost()
+            left = TICK_MS - ticks_diff(ticks_ms(), t0)
+            if left > 0:
+                try:
+                    await wait_for_ms(self._wake.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def _poll(self, now):
+        m = self.m
+        await self._pulse()
+        if m.charging:
+            await self._read_gg()
+            await self._read_gc()
+        if ticks_diff(now, self._last_state_poll) >= STATE_POLL_MS:
+            self._last_state_poll = now
+            await self._read_gs()
+        energy_ms = 5000 if m.charging else SLOW_POLL_MS
+        if self._last_energy_poll is None or ticks_diff(now, self._last_energy_poll) >= energy_ms:
+            self._last_energy_poll = now
+            await self._read_gu()
+        if ticks_diff(now, self._last_slow_poll) >= SLOW_POLL_MS:
+            self._last_slow_poll = now
+            await self._read_gp()
+        m.commit()

@@ -1,0 +1,36 @@
+# Builds the /status document: model values plus each service's contribution, with the
+# documented neutral values for what this gateway cannot know.
+from compat import unix_time
+
+NEUTRAL = {
+    "eth_connected": 0, "ocpp_connected": 0, "ohm_hour": "NotConnected",
+    "shaper": 0, "shaper_live_pwr": 0, "shaper_cur": 0, "shaper_updated": False,
+    "ota_update": 0, "schedule_version": 1, "schedule_plan_version": 1,
+    "colour": 0, "tesla_vehicle_count": False, "tesla_vehicle_id": False,
+    "tesla_vehicle_name": False, "total_switches": 0, "vehicle_state_update": 0,
+    "emoncms_connected": 0, "packets_sent": 0, "packets_success": 0, "mqtt_connected": 0,
+    "total_day": 0, "total_week": 0, "total_month": 0, "total_year": 0,
+    "solar": 0, "grid_ie": 0, "charge_rate": 0, "divert_update": 0, "divert_active": False,
+    "rfid_failure": 0,
+}
+
+
+def iso_time(t):
+    import time
+
+    y, mo, d, h, mi, s = time.gmtime(t)[:6]
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo, d, h, mi, s)
+
+
+def build(gw):
+    d = dict(NEUTRAL)
+    for part in gw.status_parts:
+        try:
+            d.update(part())
+        except Exception as e:
+            print("status: part failed", repr(e))
+    t = unix_time()
+    d["time"] = iso_time(t)
+    d["local_time"] = d["time"]
+    d["offset"] = "+0000"
+    return d
