@@ -1,0 +1,418 @@
+# A small fake Gateway for the web tests (and a dev server for the UI / browser tests / bench).
+# It implements the gw contract the web layer relies on (docs/web.md) with the real
+# claims.Claims and events.Bus, a validating config and a tiny virtual EVSE.
+# Dev server: MICROPYPATH=firmware:build/mpylib:tests/unit micropython tests/unit/webfake.py PORT DATADIR
+import json
+
+import claims
+from events import Bus
+
+MASK = "_DUMMY_PASSWORD"
+SECRETS = ("pass", "www_password", "emoncms_apikey", "mqtt_pass")
+DEFAULTS = {
+    "ssid": "",
+    "pass": "",
+    "www_username": "",
+    "www_password": "",
+    "hostname": "openevse-7b2c",
+    "emoncms_enabled": False,
+    "emoncms_server": "https://emoncms.org",
+    "emoncms_node": "openevse-7b2c",
+    "emoncms_apikey": "",
+    "emoncms_fingerprint": "",
+    "mqtt_enabled": False,
+    "mqtt_server": "",
+    "mqtt_port": 1883,
+    "mqtt_topic": "openevse-7b2c",
+    "mqtt_user": "",
+    "mqtt_pass": "",
+    "mqtt_solar": "",
+    "mqtt_grid_ie": "",
+    "mqtt_vrms": "",
+    "divert_enabled": False,
+    "charge_mode": "fast",
+    "max_current_soft": 32,
+    "developer_mode": False,
+}
+RANGES = {"mqtt_port": (1, 65535), "max_current_soft": (6, 32)}
+CHOICES = {"charge_mode": ("fast", "eco")}
+
+
+class ConfigError(ValueError):
+    def __init__(self, field, msg):
+        super().__init__(msg)
+        self.field = field
+        self.msg = msg
+
+
+class FakeConfig:
+    def __init__(self, path=None):
+        self.path = path
+        self.values = dict(DEFAULTS)
+        self.version = 1
+        self.on_change = None
+        if path:
+            try:
+                with open(path) as f:
+                    self.values.update(json.load(f))
+            except (OSError, ValueError):
+                pass
+
+    def get(self, key):
+        return self.values.get(key)
+
+    def public(self):
+        d = {
+            "version": "v5.1.0-mpy",
+            "wifi_serial": "9C9C1FE57B2C",
+            "buildenv": "micropython_test",
+            "firmware": "8.2.1",
+            "protocol": "-",
+            "min_current_hard": 6,
+            "max_current_hard": 32,
+            "service": 2,
+        }
+        for k, v in self.values.items():
+            d[k] = (MASK if v else "") if k in SECRETS else v
+        return d
+
+    def _check(self, k, v):
+        if k not in DEFAULTS:
+            return v
+        t = type(DEFAULTS[k])
+        if t is bool:
+            if not isinstance(v, bool):
+                raise ConfigError(k, k + " must be true or false")
+        elif t is int:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(k, k + " must be a whole number")
+        elif not isinstance(v, str):
+            raise ConfigError(k, k + " must be text")
+        if k in RANGES and not RANGES[k][0] <= v <= RANGES[k][1]:
+            raise ConfigError(k, "%s must be between %d and %d" % (k, RANGES[k][0], RANGES[k][1]))
+        if k in CHOICES and v not in CHOICES[k]:
+            raise ConfigError(k, k + " must be one of " + ", ".join(CHOICES[k]))
+        return v
+
+    def update(self, d):
+        new = {}
+        for k, v in d.items():  # validate everything before touching anything
+            if k in DEFAULTS:
+                new[k] = self._check(k, v)
+        changed = [k for k, v in new.items() if self.values.get(k) != v]
+        if changed:
+            self.values.update(new)
+            self.version += 1
+            if self.path:
+                tmp = self.path + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(self.values, f)
+                import os
+
+                os.rename(tmp, self.path)
+            if self.on_change:
+                self.on_change(changed)
+        return changed
+
+
+class FakeWifi:
+    def __init__(self):
+        self.mode = "STA"
+        self.joined = None
+
+    def scan(self):
+        return [
+            {"ssid": "HomeNet", "rssi": -52, "bssid": "aa:bb:cc:dd:ee:01", "channel": 6, "secure": 3},
+            {"ssid": "Neighbour", "rssi": -80, "bssid": "aa:bb:cc:dd:ee:02", "channel": 11, "secure": 3},
+            {"ssid": "Cafe", "rssi": -71, "bssid": "aa:bb:cc:dd:ee:03", "channel": 1, "secure": 0},
+        ]
+
+    def connect(self, ssid, pw):
+        self.joined = (ssid, pw)
+
+
+class VirtualEvse:
+    """Just enough of a controller: plug in/out, sleep/active, pilot set with $SC."""
+
+    def __init__(self):
+        self.vehicle = 0
+        self.enabled = True
+        self.pilot = 32
+        self.session_wh = 0.0
+        self.total_wh = 1234500.0
+        self.rapi_log = []
+
+    def state(self):
+        if not self.enabled:
+            return 254
+        if not self.vehicle:
+            return 1
+        return 3
+
+
+class FakeGateway:
+    def __init__(self, data_dir=None):
+        self.bus = Bus()
+        self.config = FakeConfig(data_dir + "/config.json" if data_dir else None)
+        self.config.on_change = self._config_changed
+        self.claims = claims.Claims(self._limits)
+        self.claims.on_change = self.apply
+        self.wifi = FakeWifi()
+        self.evse = VirtualEvse()
+        self.divertmode = 2 if self.config.get("divert_enabled") and self.config.get("charge_mode") == "eco" else 1
+        self.feeds = {"solar": 0, "grid_ie": 0, "voltage": 240}
+        self.limit = None
+        self.restarts = []
+        self.resets = 0
+        self.uptime = 0
+        self.extra = {}
+        self.apply()
+
+    def _limits(self):
+        return 6, min(32, self.config.get("max_current_soft"))
+
+    def _config_changed(self, keys):
+        self.bus.publish({"config_version": self.config.version})
+        if "max_current_soft" in keys:
+            self.apply()
+
+    # --- gw contract -------------------------------------------------------------------
+    def apply(self):
+        props, _ = self.claims.target()
+        ev = self.evse
+        changes = {}
+        enabled = props["state"] == "active"
+        if enabled != ev.enabled:
+            ev.enabled = enabled
+            ev.rapi_log.append("$FE" if enabled else "$FS")
+        if props["charge_current"] != ev.pilot:
+            ev.pilot = props["charge_current"]
+            ev.rapi_log.append("$SC %d V" % ev.pilot)
+        changes.update(self._evse_fields())
+        changes["claims_version"] = self.claims.version
+        self.bus.publish(changes)
+
+    def _evse_fields(self):
+        ev = self.evse
+        st = ev.state()
+        amp = ev.pilot * 1000 if st == 3 else 0
+        v = self.feeds["voltage"]
+        return {
+            "state": st,
+            "status": "active" if ev.enabled else "disabled",
+            "vehicle": ev.vehicle,
+            "pilot": ev.pilot,
+            "amp": amp,
+            "voltage": v,
+            "power": amp * v // 1000,
+            "manual_override": 1 if self.claims.get(claims.CLIENT_MANUAL) else 0,
+            "max_current": self.claims.target()[0]["max_current"],
+        }
+
+    def status(self):
+        ev = self.evse
+        d = {
+            "mode": self.wifi.mode,
+            "wifi_client_connected": 1,
+            "eth_connected": 0,
+            "net_connected": 1,
+            "ipaddress": "192.168.1.50",
+            "macaddress": "9C:9C:1F:E5:7B:2C",
+            "srssi": -58,
+            "emoncms_connected": 0,
+            "mqtt_connected": 0,
+            "ocpp_connected": 0,
+            "evse_connected": 1,
+            "rapi_connected": 1,
+            "comm_sent": 10,
+            "comm_success": 10,
+            "free_heap": 61234,
+            "freeram": 61234,
+            "uptime": self.uptime,
+            "time": "2026-11-23T19:00:00Z",
+            "local_time": "2026-11-23T19:00:00+0000",
+            "offset": "+0000",
+            "temp": 312,
+            "temp_max": 350,
+            "temp1": 312,
+            "temp2": False,
+            "temp3": False,
+            "temp4": False,
+            "flags": 0,
+            "colour": 2,
+            "elapsed": 0,
+            "session_elapsed": 0,
+            "session_energy": int(ev.session_wh),
+            "total_energy": ev.total_wh / 1000,
+            "total_day": 0,
+            "total_week": 0,
+            "total_month": 0,
+            "total_year": 0,
+            "wattsec": int(ev.session_wh * 3600),
+            "watthour": int(ev.total_wh),
+            "gfcicount": 0,
+            "nogndcount": 0,
+            "stuckcount": 0,
+            "divertmode": self.divertmode,
+            "solar": self.feeds["solar"],
+            "grid_ie": self.feeds["grid_ie"],
+            "charge_rate": 0,
+            "divert_update": 0,
+            "divert_active": self.divertmode == 2,
+            "shaper": 0,
+            "shaper_live_pwr": 0,
+            "shaper_cur": 0,
+            "shaper_updated": False,
+            "service_level": 2,
+            "limit": self.limit is not None,
+            "ota_update": 0,
+            "config_version": self.config.version,
+            "claims_version": self.claims.version,
+            "override_version": self.claims.version,
+            "schedule_version": 0,
+            "schedule_plan_version": 0,
+            "limit_version": 0,
+            "vehicle_state_update": 0,
+            "tesla_vehicle_count": False,
+            "tesla_vehicle_id": False,
+            "tesla_vehicle_name": False,
+        }
+        d.update(self._evse_fields())
+        d.update(self.extra)
+        return d
+
+    def set_divert_mode(self, mode):
+        if mode not in (1, 2):
+            raise ValueError("divertmode must be 1 or 2")
+        self.divertmode = mode
+        self.bus.publish({"divertmode": mode, "divert_active": mode == 2})
+
+    def divert_feed(self, kind, value):
+        if kind not in self.feeds:
+            raise ValueError("unknown feed " + kind)
+        self.feeds[kind] = value
+        self.bus.publish({kind: value, "divert_update": 0})
+
+    def status_input(self, key, value):
+        self.extra[key] = value
+
+    async def rapi_passthrough(self, cmd):
+        if cmd == "$XX":
+            return False, "RAPI_RESPONSE_TIMEOUT"
+        allowed = cmd.startswith("$G") or cmd in ("$F0", "$FB") or cmd.startswith("$FB ")
+        if not allowed and not self.config.get("developer_mode"):
+            return False, "RAPI_RESPONSE_BLOCKED"
+        self.evse.rapi_log.append(cmd)
+        if cmd == "$GV":
+            return True, "$OK 8.2.1 5.1.0^xx"
+        if cmd.startswith("$GS"):
+            return True, "$OK %x 0 %x 0^xx" % (self.evse.state(), self.evse.state())
+        return True, "$OK^20"
+
+    def override_get(self):
+        return self.claims.props(claims.CLIENT_MANUAL) or {}
+
+    def override_set(self, props):
+        self.claims.set(claims.CLIENT_MANUAL, claims.MANUAL, props)
+        self.bus.publish({"override_version": self.claims.version})
+
+    def override_toggle(self):
+        p = self.override_get()
+        if p:
+            self.override_clear()
+        else:
+            st = self.claims.target()[0]["state"]
+            self.override_set({"state": "disabled" if st == "active" else "active"})
+
+    def override_clear(self):
+        return self.claims.release(claims.CLIENT_MANUAL)
+
+    def limit_get(self):
+        return dict(self.limit) if self.limit else {}
+
+    def limit_set(self, d):
+        self.limit = dict(d)
+
+    def limit_clear(self):
+        had = self.limit is not None
+        self.limit = None
+        return had
+
+    def restart(self, device):
+        self.restarts.append(device)
+
+    def factory_reset(self):
+        self.resets += 1
+
+    # --- simulation --------------------------------------------------------------------
+    def plug(self, on):
+        self.evse.vehicle = 1 if on else 0
+        if not on:
+            self.evse.session_wh = 0
+            self.claims.release_auto()
+        self.apply()
+
+    def tick(self, seconds=1):
+        self.uptime += seconds
+        f = self._evse_fields()
+        if f["state"] == 3:
+            self.evse.session_wh += f["power"] * seconds / 3600
+            self.evse.total_wh += f["power"] * seconds / 3600
+        self.bus.publish(
+            {
+                "uptime": self.uptime,
+                "amp": f["amp"],
+                "power": f["power"],
+                "session_energy": int(self.evse.session_wh),
+                "total_energy": self.evse.total_wh / 1000,
+                "solar": self.feeds["solar"],
+                "grid_ie": self.feeds["grid_ie"],
+            }
+        )
+
+
+def serve(port=8080, data_dir=None):
+    """Dev server: the real web app over the fake gateway, with /_sim/* helpers for tests."""
+    import asyncio
+    import sys
+
+    sys.path.append("firmware")
+    from web.app import create_app
+
+    gw = FakeGateway(data_dir)
+    app = create_app(gw)
+
+    @app.route("/_sim/plug/<int:on>", methods=["POST"])
+    async def sim_plug(req, on):
+        gw.plug(on)
+        return {"vehicle": gw.evse.vehicle}
+
+    @app.get("/_sim/evse")
+    async def sim_evse(req):
+        ev = gw.evse
+        return {"state": ev.state(), "pilot": ev.pilot, "enabled": ev.enabled, "vehicle": ev.vehicle,
+                "divertmode": gw.divertmode, "rapi_log": ev.rapi_log[-20:], "restarts": gw.restarts}
+
+    @app.post("/_sim/feed")
+    async def sim_feed(req):
+        d = json.loads(req.body)
+        for k in d:
+            gw.divert_feed(k, d[k])
+        return {}
+
+    async def ticker():
+        while True:
+            await asyncio.sleep(1)
+            gw.tick(1)
+
+    async def main():
+        asyncio.create_task(ticker())
+        await app.start_server(host="127.0.0.1", port=port)
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else 8080, sys.argv[2] if len(sys.argv) > 2 else None)
