@@ -552,7 +552,8 @@ def main(argv=None):
         result[title] = {"total": tab, "per_day": per_day, "stale_feed": {"trace": trs[0].name, "result": st}}
         text.append(fmt_table(title + ", %d day(s)" % len(trs), tab, st))
         for tr, d in zip(trs, days):
-            text.append(fmt_table(tr.name, per_day[tr.name]))
+            if len(trs) > 1:
+                text.append(fmt_table(tr.name, per_day[tr.name]))
             if not plotted and not args.no_plot and (tr.name == args.plot_day or not real):
                 plot(tr, d, PLOT)
                 plotted = True
@@ -561,7 +562,7 @@ def main(argv=None):
         print(json.dumps(result, indent=1, sort_keys=True))
     else:
         print("\n\n".join(text))
-        print("\nstale feed test: feed silent 15 min from solar noon while PV drops to 20 %% (first trace of each group)")
+        print("\nstale feed test: feed silent 15 min from solar noon while PV drops to 20 % (first trace of each group)")
         print("bench time %.1f s" % result["seconds"])
 
 
