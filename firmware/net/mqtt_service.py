@@ -1,0 +1,405 @@
+# MQTT service: publishes /status keys as <base>/<key>, takes divert feeds and commands,
+# announces itself (retained birth + last will) and optionally Home Assistant discovery.
+# Topics mirror the OpenEVSE C++ gateway (src/mqtt.cpp); see docs/mqtt.md.
+import asyncio
+import json
+
+from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from net.mqtt import MQTTClient, valid_filter
+
+PERIOD = 30000  # ms between full status publishes
+MAX_CMD = 512  # bytes: larger command payloads are ignored
+MAX_NUM = 24  # bytes: a feed value
+WATCH = (
+    "mqtt_enabled", "mqtt_protocol", "mqtt_server", "mqtt_port", "mqtt_topic", "mqtt_user",
+    "mqtt_pass", "mqtt_solar", "mqtt_grid_ie", "mqtt_vrms", "mqtt_announce_topic",
+    "mqtt_retained", "ha_discovery", "hostname",
+)
+# feed kind -> (config key, min, max)
+FEEDS = (
+    ("solar", "mqtt_solar", -100000, 100000),
+    ("grid_ie", "mqtt_grid_ie", -100000, 100000),
+    ("voltage", "mqtt_vrms", 50, 500),
+)
+STATES = "{{ {1:'Ready',2:'Connected',3:'Charging',254:'Sleeping',255:'Disabled'}.get(value|int,'Error') }}"
+
+
+def _val(v):
+    """Status value as the C++ gateway prints it."""
+    if isinstance(v, bool):
+        return b"true" if v else b"false"
+    if isinstance(v, int):
+        return b"%d" % v
+    if isinstance(v, str):
+        return v.encode()
+    if isinstance(v, float):
+        return str(v).encode()
+    return json.dumps(v).encode()
+
+
+def parse_number(msg, lo, hi):
+    """Feed payload -> int, or ValueError for non-numbers, NaN/inf, out of [lo, hi]."""
+    if len(msg) > MAX_NUM:
+        raise ValueError("oversized")
+    s = msg.decode().strip()
+    if not s:
+        raise ValueError("empty")
+    v = float(s)
+    if v != v or v < lo or v > hi:
+        raise ValueError("out of range")
+    return int(v + 0.5) if v >= 0 else -int(-v + 0.5)
+
+
+def _obj(msg):
+    d = json.loads(msg)
+    if not isinstance(d, dict):
+        raise ValueError("expected a JSON object")
+    return d
+
+
+class MqttService:
+    def __init__(self, gw):
+        self.gw = gw
+        self.client = None
+        self.stats = {"bad": 0, "feeds": 0, "commands": 0, "rapi": 0}
+        self.last_bad = None
+        self._pending = {}  # status key -> value, coalesced until published
+        self._q = []  # (topic, payload, retain) sent before status keys
+        self._wake = asyncio.Event()
+        self._reconf = False
+        self._need_full = False
+        self._was = 0
+        self._rapi_busy = 0
+        self._feeds = {}
+        gw.bus.subscribe(self._on_bus)
+        oc = getattr(gw.config, "on_change", None)
+        if isinstance(oc, list):
+            oc.append(self._on_config)
+
+    def status(self):
+        c = self.client
+        return {"mqtt_connected": 1 if c is not None and c.connected else 0}
+
+    def _cfg(self, key, default=None):
+        try:
+            v = self.gw.config.get(key)
+        except KeyError:
+            return default
+        return default if v is None else v
+
+    # -- events from the rest of the gateway (must not block) --
+
+    def _on_bus(self, changes):
+        c = self.client
+        if c is None or not c.connected:
+            return
+        self._pending.update(changes)
+        if "override_version" in changes:
+            self._queue_override()
+        self._wake.set()
+
+    def _on_config(self, keys):
+        for k in keys:
+            if k in WATCH:
+                self._reconf = True
+        c = self.client
+        if c is not None and c.connected and not self._reconf:
+            self._queue_config()
+        self._wake.set()
+
+    # -- the task --
+
+    async def run(self):
+        while True:
+            self._reconf = False
+            if not self._cfg("mqtt_enabled") or not self._cfg("mqtt_server"):
+                while not self._reconf:
+                    self._wake.clear()
+                    try:
+                        await wait_for_ms(self._wake.wait(), 5000)
+                    except asyncio.TimeoutError:
+                        pass
+                continue
+            c = self._build()
+            self.client = c
+            task = asyncio.create_task(c.run())
+            try:
+                await self._loop(c)
+            finally:
+                await self._teardown(c)
+                task.cancel()
+                self.client = None
+                self._set_connected(0)
+
+    def _build(self):
+        g = self._cfg
+        self.base = (g("mqtt_topic") or g("hostname", "openevse")).encode()
+        self.retain = bool(g("mqtt_retained"))
+        self.ha = bool(g("ha_discovery"))
+        serial = getattr(self.gw, "serial", "") or "000000000000"
+        self.serial = serial.lower()
+        self.name = g("hostname", "openevse")
+        self.announce = (g("mqtt_announce_topic") or "openevse/announce/" + self.serial[-4:]).encode()
+        will = json.dumps({"state": "disconnected", "id": self.serial, "name": self.name})
+        ssl = None
+        if g("mqtt_protocol") == "mqtts":
+            ssl = _tls()
+        c = MQTTClient(
+            self.name, g("mqtt_server"), int(g("mqtt_port", 1883)), g("mqtt_user") or None,
+            g("mqtt_pass") or None, 30, (self.announce, will.encode(), True, 1), ssl,
+            self._on_msg, self._on_connect,
+        )
+        b = self.base + b"/"
+        for t in (b"divertmode/set", b"rapi/in/#", b"override/set", b"config/set",
+                  b"limit/set", b"restart"):
+            c.subscribe(b + t)
+        self._feeds = {}
+        for kind, key, lo, hi in FEEDS:
+            t = (g(key) or "").encode()
+            if not t:
+                continue
+            if not valid_filter(t):
+                print("mqtt: bad feed topic", key, t)
+                continue
+            self._feeds[t] = (kind, lo, hi)
+            c.subscribe(t)
+        return c
+
+    async def _on_connect(self, c):
+        self._need_full = True
+        self._wake.set()
+
+    def _set_connected(self, v):
+        if v != self._was:
+            self._was = v
+            self.gw.bus.publish({"mqtt_connected": v})
+
+    async def _loop(self, c):
+        last_full = ticks_ms()
+        while not self._reconf:
+            self._set_connected(1 if c.connected else 0)
+            if c.connected:
+                if self._need_full or ticks_diff(ticks_ms(), last_full) >= PERIOD:
+                    if self._need_full:
+                        self._on_connected()
+                    self._need_full = False
+                    last_full = ticks_ms()
+                    self._pending.update(self.gw.status())
+                self._flush(c)
+            else:
+                self._pending = {}
+            if c.connected and (self._q or self._pending):
+                await sleep_ms(20)  # outbox full: let it drain
+                continue
+            self._wake.clear()
+            try:
+                await wait_for_ms(self._wake.wait(), 1000)
+            except asyncio.TimeoutError:
+                pass
+
+    def _flush(self, c):
+        while self._q and c.room() > 2:
+            c.publish(*self._q.pop(0))
+        if self._q:
+            return
+        b = self.base + b"/"
+        for k in list(self._pending):
+            if c.room() <= 2:
+                return
+            v = self._pending.pop(k)
+            c.publish(b + k.encode(), _val(v), self.retain)
+
+    def _on_connected(self):
+        """Birth, retained state topics and HA discovery, after every (re)connect."""
+        ip = ""
+        try:
+            ip = self.gw.status().get("ipaddress", "")
+        except Exception:
+            pass
+        birth = {"state": "connected", "id": self.serial, "name": self.name,
+                 "mqtt": self.base.decode(), "http": "http://%s/" % ip}
+        self._q = [(self.announce, json.dumps(birth).encode(), True)]
+        self._queue_config()
+        self._queue_override()
+        if self.ha:
+            for t, m in self._discovery():
+                self._q.append((t, json.dumps(m).encode(), True))
+
+    def _queue_config(self):
+        try:
+            pub = self.gw.config.public()
+        except Exception:
+            return
+        b = self.base
+        self._q.append((b + b"/config", json.dumps(pub).encode(), True))
+        self._q.append((b + b"/config_version", b"%d" % self.gw.config.version, True))
+
+    def _queue_override(self):
+        f = getattr(self.gw, "override_get", None)
+        if f is None:
+            return
+        ov = f() or {"state": "null"}
+        self._q.append((self.base + b"/override", json.dumps(ov).encode(), True))
+
+    async def _teardown(self, c):
+        """Config changed or task cancelled: say goodbye cleanly (no last will)."""
+        try:
+            if c.connected:
+                if self.ha and not self._cfg("ha_discovery"):
+                    for t, _ in self._discovery():
+                        c.publish(t, b"", True)
+                gone = {"state": "disconnected", "id": self.serial, "name": self.name}
+                c.publish(self.announce, json.dumps(gone).encode(), True)
+                for _ in range(25):
+                    if c.room() == c._outbox_max:
+                        break
+                    await sleep_ms(20)
+            await c.disconnect()
+        except Exception as e:
+            print("mqtt: teardown", repr(e))
+
+    # -- Home Assistant discovery --
+
+    def _discovery(self):
+        b = self.base.decode() + "/"
+        node = "openevse_" + self.serial
+        dev = {"identifiers": [node], "name": self.name, "manufacturer": "OpenEVSE",
+               "model": "MicroPython WiFi gateway"}
+        avail = {"topic": self.announce.decode(), "value_template": "{{ value_json.state }}",
+                 "payload_available": "connected", "payload_not_available": "disconnected"}
+
+        def ent(comp, obj, name, **kw):
+            kw["name"] = name
+            kw["unique_id"] = node + "_" + obj
+            kw["device"] = dev
+            kw["availability"] = [avail]
+            return ("homeassistant/%s/%s/%s/config" % (comp, node, obj)).encode(), kw
+
+        def sensor(obj, key, name, unit=None, dc=None, sc="measurement", tpl=None):
+            kw = {"state_topic": b + key}
+            if unit:
+                kw["unit_of_measurement"] = unit
+            if dc:
+                kw["device_class"] = dc
+            if sc:
+                kw["state_class"] = sc
+            if tpl:
+                kw["value_template"] = tpl
+            return ent("sensor", obj, name, **kw)
+
+        yield sensor("state", "state", "State", sc=None, tpl=STATES)
+        yield sensor("current", "amp", "Current", "A", "current",
+                     tpl="{{ (value|float / 1000) | round(1) }}")
+        yield sensor("power", "power", "Power", "W", "power")
+        yield sensor("session_energy", "session_energy", "Session energy", "Wh", "energy",
+                     "total_increasing")
+        yield sensor("total_energy", "total_energy", "Total energy", "kWh", "energy",
+                     "total_increasing")
+        yield sensor("temp", "temp", "Temperature", "°C", "temperature",
+                     tpl="{{ value|float / 10 }}")
+        yield ent("select", "divert_mode", "Divert mode", state_topic=b + "divertmode",
+                  command_topic=b + "divertmode/set", options=["normal", "eco"],
+                  value_template="{{ 'eco' if value == '2' else 'normal' }}",
+                  command_template="{{ 2 if value == 'eco' else 1 }}")
+        yield ent("number", "charge_current", "Charge current", state_topic=b + "pilot",
+                  command_topic=b + "override/set", min=6, max=int(self._max_current()),
+                  step=1, unit_of_measurement="A", mode="slider",
+                  command_template='{"charge_current": {{ value|int }}}')
+        yield ent("switch", "charging", "Charging", state_topic=b + "status",
+                  command_topic=b + "override/set", state_on="active", state_off="disabled",
+                  payload_on='{"state": "active"}', payload_off='{"state": "disabled"}')
+
+    def _max_current(self):
+        try:
+            v = self.gw.status().get("max_current_hard") or 32
+        except Exception:
+            v = 32
+        return v if 6 < v <= 80 else 32
+
+    # -- incoming --
+
+    def _bad(self, topic, why):
+        self.stats["bad"] += 1
+        self.last_bad = why
+        print("mqtt: ignored", topic, why)
+
+    def _on_msg(self, topic, msg, retained):
+        try:
+            self._dispatch(topic, msg, retained)
+        except Exception as e:
+            self._bad(topic, repr(e))
+
+    def _dispatch(self, topic, msg, retained):
+        gw = self.gw
+        f = self._feeds.get(topic)
+        if f is not None:
+            kind, lo, hi = f
+            gw.divert_feed(kind, parse_number(msg, lo, hi))
+            self.stats["feeds"] += 1
+            return
+        b = self.base + b"/"
+        if not topic.startswith(b):
+            raise ValueError("unexpected topic")
+        sub = topic[len(b):]
+        if len(msg) > MAX_CMD:
+            raise ValueError("oversized")
+        if sub == b"divertmode/set":
+            gw.set_divert_mode(msg.decode())
+        elif retained:
+            # a retained command would run again on every reconnect
+            raise ValueError("retained command")
+        elif sub.startswith(b"rapi/in/"):
+            cmd = sub[8:].decode()
+            if msg.strip():
+                cmd += " " + msg.decode().strip()
+            if self._rapi_busy >= 2:
+                raise ValueError("rapi busy")
+            self._rapi_busy += 1
+            asyncio.create_task(self._rapi(cmd))
+        elif sub == b"override/set":
+            m = msg.strip()
+            if m == b"clear":
+                gw.override_clear()
+            elif m == b"toggle":
+                gw.override_toggle()
+            else:
+                gw.override_set(_obj(m))
+        elif sub == b"config/set":
+            gw.config.update(_obj(msg))
+        elif sub == b"limit/set":
+            if msg.strip() == b"clear":
+                gw.limit_clear()
+            else:
+                gw.limit_set(_obj(msg))
+        elif sub == b"restart":
+            m = msg.strip()
+            dev = _obj(m).get("device") if m.startswith(b"{") else (m.decode() or "gateway")
+            gw.restart(dev)
+        else:
+            raise ValueError("unknown command")
+        self.stats["commands"] += 1
+
+    async def _rapi(self, cmd):
+        try:
+            ok, reply = await self.gw.rapi_passthrough(cmd)
+            self.stats["rapi"] += 1
+            c = self.client
+            if c is not None:
+                c.publish(self.base + b"/rapi/out", reply.encode())
+        except Exception as e:
+            self._bad("rapi", repr(e))
+        finally:
+            self._rapi_busy -= 1
+
+
+def _tls():
+    """TLS without server authentication (the device has no CA store)."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        ctx.check_hostname = False
+    except AttributeError:
+        pass
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
