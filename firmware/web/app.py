@@ -95,6 +95,13 @@ def _stream_json(d, code=200):
     return Response(_json_chunks(d), code, {"Content-Type": "application/json"})
 
 
+def _is_ip(h):
+    for c in h:
+        if c not in "0123456789.":
+            return False
+    return True
+
+
 def _eq(a, b):
     # constant-time-ish comparison of two strings
     if len(a) != len(b):
@@ -147,7 +154,7 @@ def create_app(gw, static_dir=None):
     Request.max_content_length = 4096
     Request.max_body_length = 4096
     WebSocket.max_message_length = 1024
-    static = static_dir or (_HERE + "/static")
+    static = static_dir or getattr(getattr(gw, "board", None), "static_dir", None) or (_HERE + "/static")
     app = Microdot()
     app.restart_delay_ms = 500
     peers = []
@@ -202,8 +209,9 @@ def create_app(gw, static_dir=None):
     # ---------------------------------------------------------------- static UI
     @app.get("/")
     async def index(req):
-        host = req.headers.get("Host", "")
-        if ap_mode() and host and not host.startswith(AP_IP) and not host.startswith(cfg("hostname", "openevse")):
+        host = req.headers.get("Host", "").split(":")[0]
+        # captive portal: a phone probing some other site by name gets sent to us
+        if ap_mode() and host and not _is_ip(host) and host != "localhost" and not host.startswith(cfg("hostname", "openevse")):
             return redirect("http://%s/" % AP_IP)
         return Response.send_file(static + "/index.html", compressed=True, file_extension=".gz")
 
@@ -298,7 +306,9 @@ def create_app(gw, static_dir=None):
             if field is None and not isinstance(e, ValueError):
                 raise
             return _msg(getattr(e, "msg", None) or str(e), 400, field)
-        later(gw.wifi.connect, ssid, cfg("pass", ""))
+        connect = getattr(gw.wifi, "connect", None)  # else the WiFi manager reacts to the config change
+        if connect is not None:
+            later(connect, ssid, cfg("pass", ""))
         return "saved", 200, TEXT_CT
 
     # ---------------------------------------------------------------- RAPI
