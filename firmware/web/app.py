@@ -135,6 +135,48 @@ _RAPI_FORM = (
 _RAPI_TAIL = "<script type='text/javascript'>document.getElementsByName('rapi')[0].focus()</script><p></html>\r\n\r\n"
 
 
+def _config_info(gw):
+    """Read-only /config keys the OpenEVSE clients need (HA's test_and_get wants wifi_serial,
+    version gates want a semver >= 5.0.0). Anything the config already has wins."""
+    info = getattr(gw, "config_info", None)
+    if info is not None:
+        return info()
+    m = getattr(gw, "model", None)
+    board = getattr(gw, "board", None)
+    ver = str(getattr(gw, "version", "5.1.0"))
+    flags = getattr(m, "flags", 0) or 0
+    d = {
+        "version": ver if ver[:1] == "v" else "v" + ver,
+        "wifi_serial": getattr(gw, "serial", ""),
+        "buildenv": getattr(board, "BUILDENV", "micropython"),
+        "build": getattr(gw, "build", ""),
+        "firmware": getattr(m, "fw", "") or "-",
+        "protocol": "-",
+        "evse_serial": "",
+        "mqtt_supported_protocols": ["mqtt"],
+        "http_supported_protocols": ["http"],
+        "min_current_hard": getattr(m, "min_a", 6),
+        "max_current_hard": getattr(m, "hw_max_a", 32),
+        "max_current_soft": getattr(m, "max_a", 32),
+        "service": 2 if (m is None or flags & 1) else 1,
+        "scale": 220,
+        "offset": 0,
+        "diode_check": not flags & 0x02,
+        "vent_check": not flags & 0x04,
+        "ground_check": not flags & 0x08,
+        "relay_check": not flags & 0x10,
+        "gfci_check": not flags & 0x200,
+        "temp_check": True,
+        "diodet": 1 if flags & 0x02 else 0,
+        "ventt": 1 if flags & 0x04 else 0,
+        "groundt": 1 if flags & 0x08 else 0,
+        "relayt": 1 if flags & 0x10 else 0,
+        "gfcit": 1 if flags & 0x200 else 0,
+        "tempt": 0,
+    }
+    return d
+
+
 class _Peer:
     """One /ws client: changes from the bus are merged into `pending` (non-blocking) and
     its sender task writes them out."""
@@ -160,7 +202,10 @@ def create_app(gw, static_dir=None):
     peers = []
 
     def cfg(key, default=None):
-        v = gw.config.get(key)
+        try:
+            v = gw.config.get(key)
+        except KeyError:
+            v = None
         return default if v is None else v
 
     def ap_mode():
@@ -268,7 +313,11 @@ def create_app(gw, static_dir=None):
     # ---------------------------------------------------------------- config
     @app.get("/config")
     async def config_get(req):
-        return _stream_json(gw.config.public())
+        d = gw.config.public()
+        for k, v in _config_info(gw).items():
+            if k not in d:
+                d[k] = v
+        return _stream_json(d)
 
     @app.post("/config")
     async def config_post(req):
