@@ -130,6 +130,10 @@ def test_rapi_json_and_html():
         r = await c.get("/r?rapi=%24GV")
         assert r.headers["Content-Type"].startswith("text/html")
         assert "<p>&gt;$OK 8.2.1 5.1.0^xx<script" in r.text and r.text.endswith("</html>\r\n\r\n")
+        r = await c.post("/rapi", body="json=1&rapi=$GV")  # the /rapi alias
+        assert r.json["cmd"] == "$GV"
+        r = await c.get("/r")
+        assert "<form" in r.text
         r = await c.get("/r?rapi=<b>")
         assert "<b>" not in r.text
 
@@ -275,6 +279,8 @@ def test_index_served_gzipped():
         assert r.headers["Content-Encoding"] == "gzip"
         assert r.headers["Content-Type"].startswith("text/html")
         assert r.body[:2] == b"\x1f\x8b"
+        r = await c.get("/index.html")
+        assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
 
     run(t())
 
