@@ -170,6 +170,7 @@ class MQTTClient:
         on_connect=None,
         outbox=48,
         max_packet=1024,
+        backoff_max=BACKOFF_MAX,
     ):
         self.client_id = client_id
         self.host = host
@@ -182,6 +183,7 @@ class MQTTClient:
         self.on_message = on_message
         self.on_connect = on_connect
         self.max_packet = max_packet
+        self.backoff_max = backoff_max
         self.connected = False
         self.last_error = None
         # connects, failures, lost links, published, dropped (outbox full), received,
@@ -263,7 +265,7 @@ class MQTTClient:
                 self._fails += 1
             await sleep_ms(backoff)
             if not ok:
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                backoff = min(backoff * 2, self.backoff_max)
 
     def _next_pid(self):
         self._pid = self._pid % 65535 + 1
@@ -422,7 +424,8 @@ class MQTTClient:
                 self._wake.clear()
                 wait = 1000
                 if ka:
-                    wait = min(ka // 2 - ticks_diff(now, last_ping), ka * 3 // 2 - ticks_diff(now, self._last_rx))
+                    wait = min(ka // 2 - ticks_diff(now, last_ping),
+                               ka * 3 // 2 - ticks_diff(now, self._last_rx))
                     wait = max(wait, 10)
                 try:
                     await wait_for_ms(self._wake.wait(), wait)

@@ -8,6 +8,7 @@ from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 from net.mqtt import MQTTClient, valid_filter
 
 PERIOD = 30000  # ms between full status publishes
+BACKOFF_MAX = 4000  # ms: retry a lost broker at least this often (C++ gateway: every 5 s)
 MAX_CMD = 512  # bytes: larger command payloads are ignored
 MAX_NUM = 24  # bytes: a feed value
 WATCH = (
@@ -21,7 +22,8 @@ FEEDS = (
     ("grid_ie", "mqtt_grid_ie", -100000, 100000),
     ("voltage", "mqtt_vrms", 50, 500),
 )
-STATES = "{{ {1:'Ready',2:'Connected',3:'Charging',254:'Sleeping',255:'Disabled'}.get(value|int,'Error') }}"
+STATES = ("{{ {1:'Ready',2:'Connected',3:'Charging',254:'Sleeping',255:'Disabled'}"
+          ".get(value|int,'Error') }}")
 
 
 def _val(v):
@@ -139,7 +141,8 @@ class MqttService:
         serial = getattr(self.gw, "serial", "") or "000000000000"
         self.serial = serial.lower()
         self.name = g("hostname", "openevse")
-        self.announce = (g("mqtt_announce_topic") or "openevse/announce/" + self.serial[-4:]).encode()
+        ann = g("mqtt_announce_topic") or "openevse/announce/" + self.serial[-4:]
+        self.announce = ann.encode()
         will = json.dumps({"state": "disconnected", "id": self.serial, "name": self.name})
         ssl = None
         if g("mqtt_protocol") == "mqtts":
@@ -147,7 +150,7 @@ class MqttService:
         c = MQTTClient(
             self.name, g("mqtt_server"), int(g("mqtt_port", 1883)), g("mqtt_user") or None,
             g("mqtt_pass") or None, 30, (self.announce, will.encode(), True, 1), ssl,
-            self._on_msg, self._on_connect,
+            self._on_msg, self._on_connect, backoff_max=BACKOFF_MAX,
         )
         b = self.base + b"/"
         for t in (b"divertmode/set", b"rapi/in/#", b"override/set", b"config/set",

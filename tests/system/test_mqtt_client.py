@@ -327,7 +327,8 @@ def test_frozen_link_never_stalls_loop(broker, probe_script, tmp_path):
         pport = int(line.split()[1])
         # keepalive 4 s: the link is declared dead at 6 s into the freeze and the client
         # reconnects into the frozen proxy (CONNACK timeout) while publishing every 100 ms
-        proc = micropython(probe_script, {"MQTT_PORT": str(pport), "MQTT_KA": "4", "MQTT_PUB_MS": "100"})
+        env = {"MQTT_PORT": str(pport), "MQTT_KA": "4", "MQTT_PUB_MS": "100"}
+        proc = micropython(probe_script, env)
         try:
             i, _, _ = proc.wait_for(_up, 10)
             _roundtrip(broker, proc, "before")
@@ -340,7 +341,7 @@ def test_frozen_link_never_stalls_loop(broker, probe_script, tmp_path):
             time.sleep(1.0)
             stalls = [int(l.split()[1]) for _, l in proc.lines if l and l.startswith("STALL")]
             print("max loop stall (ms):", stalls[-1], "transitions:",
-                  [l for _, l in proc.lines[i:] if l and (l.startswith("UP") or l.startswith("DOWN"))])
+                  [l for _, l in proc.lines[i:] if l and l.split()[0] in ("UP", "DOWN")])
             assert stalls and stalls[-1] < 50, stalls[-1]
             assert any(l.startswith("DOWN") for _, l in proc.lines[i:] if l)  # keepalive fired
         finally:
