@@ -1,7 +1,7 @@
 # A small fake Gateway for the web tests (and a dev server for the UI / browser tests / bench).
 # It implements the gw contract the web layer relies on (docs/web.md) with the real
 # claims.Claims and events.Bus, a validating config and a tiny virtual EVSE.
-# Dev server: MICROPYPATH=firmware:build/mpylib:tests/unit micropython tests/unit/webfake.py PORT DATADIR
+# Dev server: MICROPYPATH=.frozen:firmware:build/mpylib:tests/unit micropython tests/unit/webfake.py PORT DATADIR
 import json
 
 import claims
