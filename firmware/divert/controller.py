@@ -7,12 +7,15 @@
 #      grid feed : S = mean EV current since the previous sample - grid_W/V - reserve
 #                  (closed loop: the grid meter already contains the EV)
 #      solar feed: S = solar_W/V - house_W/V - reserve   (house_w setting, default 0 like OpenEVSE)
-#  * Start (EV connected, not charging): S smoothed over start_tau_ms stays >= start_ma for start_ms.
+#  * Start (EV connected, not charging): S smoothed over start_tau_ms stays >= start_ma (6 A, seed rule)
+#    for start_ms, and the long average of S (long_tau_ms) is >= start_long_ma, i.e. a 6 A session
+#    would have paid recently (no start on a short sunny burst in a cloudy morning).
 #    After a deficit stop the same test must hold for restart_ms instead (longer: avoids evening restarts).
 #  * Track: target = floor(S) in A, +1 A when the fraction exceeds round_up_ma, clamped to [min_a, max_a].
-#    The pilot moves to the target only when the integral of (target - pilot) since the last change
-#    exceeds change_mas (mA*s) and at least min_change_ms passed: few pilot changes, no oscillation,
-#    and a big error (e.g. sudden import) still moves it quickly.
+#    The pilot moves to the target only when the integral of (target - pilot)*|target - pilot| since
+#    the last change exceeds change_mas (up) or change_down_mas (down, importing) and at least
+#    min_change_ms passed: few pilot changes, no oscillation, and a big error (cloud edge, sudden
+#    import) still moves it quickly.
 #  * Never pause on a dip: below min_a of surplus the pilot sits at min_a. A session stops only when the
 #    deficit CUSUM  D = max(0, D + (stop_ma - S) * dt)  reaches stop_mas, i.e. a long and deep deficit
 #    (evening, long overcast). stop_ma = min_a * lambda/(1+lambda): below it charging at min_a loses more
@@ -52,9 +55,9 @@ DEFAULTS = {
     # House consumption assumed in solar-feed mode (W). 0 = OpenEVSE behaviour (EV competes with the house).
     "house_w": 0,
     # Round the target up when the fractional amp exceeds this. 500 = lambda 1 (an imported kWh costs
-    # as much as a self-consumed kWh is worth), 667 = lambda 2, 1000 = never (OpenEVSE default).
-    # Bench: 500 -> 800 trades ~1.3 points of net value for ~0.15 kWh less import on 3 days; 700 between.
-    "round_up_ma": 700,
+    # as much as a self-consumed kWh is worth), 750 = lambda 3, 1000 = never (OpenEVSE default).
+    # Bench: 700 -> 800 -> 900: net value -0.3 / -0.6 points, import -0.08 / -0.04 kWh (3 days).
+    "round_up_ma": 800,
     # Surplus needed to start (mA): the seed rule, 6 A.
     "start_ma": 6000,
     # Smoothing (EMA time constant) of the surplus used for the start test.
@@ -68,16 +71,21 @@ DEFAULTS = {
     # Smoothing of the surplus used for tracking (EMA time constant). 0: the 10 s feed mean plus the
     # change integral below already average; 20-60 s only added lag (-1 to -4 points of net value).
     "track_tau_ms": 0,
-    # Integral of (target - pilot) needed before the pilot moves, mA*s. 200 A*s = 1 A off for 200 s,
-    # 4 A off for 50 s. Bench: 60 -> 200 A*s cuts pilot changes from ~57 to ~31/day for -1.9 points.
-    "change_mas": 200000,
+    # Integral of (target - pilot) * |target - pilot| (A*A*ms) needed before the pilot moves up:
+    # 400 A^2*s = 1 A off for 400 s, 2 A off for 100 s, 4 A off for 25 s (a cloud edge moves fast, a
+    # 1 A wobble almost never). Bench: 150 / 250 / 400 A^2*s -> 41 / 34 / 29 pilot changes per day.
+    "change_mas": 400000,
+    # The same for a move down (the EV is importing): 150 A^2*s = 1 A for 150 s, 2 A for 38 s.
+    # Asymmetric: import costs, and a lower import is one of the targets.
+    "change_down_mas": 150000,
     # Minimum time between two pilot changes (feed period + EV settle, with margin). 120 s removed the
     # last direction reversals within 60 s (oscillation) at no measurable cost.
     "min_change_ms": 120000,
     # Deficit reference: charging at min_a pays while S > stop_ma. For lambda = 1 the break-even is
-    # 3 A (6 A * lambda/(1+lambda)); 4.5 A (break-even for lambda = 3) cut import from 7.6 to 4.5 kWh
-    # on the real days and raised net value (3.0-3.5 A kept sessions running into the evening).
-    "stop_ma": 4500,
+    # 3 A (6 A * lambda/(1+lambda)); 4.5 A is the break-even for lambda = 3, 5 A for lambda = 5.
+    # Bench (with the settings above): 4.5 -> 5 A: import 3.9 -> 3.5 kWh, net value -0.3 points;
+    # 5.5 A stops one afternoon early (1.33 starts/day). 3.0-3.5 A kept sessions running into the evening.
+    "stop_ma": 5000,
     # Deficit CUSUM threshold, mA*s: 3600 A*s = 13 min with no surplus at all, or 40 min at 3 A.
     # Bench: 2700 added a stop/restart per day; 5400 imported 1 kWh more.
     "stop_mas": 3600000,
@@ -85,6 +93,14 @@ DEFAULTS = {
     "voltage_mv": 240000,
     # How long a feed voltage stays valid (OpenEVSE: 120 s).
     "feed_voltage_ms": 120000,
+    # Long average of the surplus (EMA time constant) used by the start test: a session at 6 A only
+    # pays if the surplus stays well above 3 A (lambda 1) or 4.5 A (lambda 3) for a long time.
+    "long_tau_ms": 900000,
+    # The start (and restart) test also needs that long average >= this. Filters starts on short
+    # sunny bursts in a cloudy morning (real day 2: 1 start instead of 2, -0.6 kWh import over the
+    # three days). Cost: a clean sunrise step from 0 starts ~5 min later. Bench: 3500 or a 600 s
+    # average let the day-2 false start through again, so this setting is close to its edge.
+    "start_long_ma": 4000,
 }
 
 
@@ -128,6 +144,7 @@ class DivertController:
         self.surplus_ma = 0  # last raw estimate
         self.track_ma = 0  # smoothed for tracking
         self.start_avg_ma = 0  # smoothed for the start test
+        self.long_ma = 0  # long average (session value)
 
     # ---------------------------------------------------------------- settings
     def configure(self, min_a=None, max_a=None, feed=None, **tunables):
@@ -228,7 +245,9 @@ class DivertController:
         if first:
             self.track_ma = s
             self.start_avg_ma = s
+            self.long_ma = s
         else:
+            self.long_ma = _ema(self.long_ma, s, dt, self.long_tau_ms)
             self.track_ma = _ema(self.track_ma, s, dt, self.track_tau_ms)
             self.start_avg_ma = _ema(self.start_avg_ma, s, dt, self.start_tau_ms)
         if self.mode != MODE_ECO or not self._connected:
@@ -263,19 +282,21 @@ class DivertController:
 
     def _track(self, now_ms, dt):
         t = self._target(self.track_ma)
-        self._err_mas += (t - self.pilot_a) * dt  # A*ms == mA*s
-        if t == self.pilot_a:
+        d = t - self.pilot_a
+        # error weighted by its own size (A^2*ms): a 1 A error waits 4x longer than a 2 A one
+        self._err_mas += d * (d if d > 0 else -d) * dt
+        if d == 0:
             return
         if self._last_change_ms is not None and now_ms - self._last_change_ms < self.min_change_ms:
             return
         e = self._err_mas
-        if (t > self.pilot_a and e >= self.change_mas) or (t < self.pilot_a and -e >= self.change_mas):
+        if (t > self.pilot_a and e >= self.change_mas) or (t < self.pilot_a and -e >= self.change_down_mas):
             self.pilot_a = t
             self._err_mas = 0
             self._last_change_ms = now_ms
 
     def _start_test(self, now_ms):
-        if self.start_avg_ma >= self.start_ma and self.surplus_ma >= self.stop_ma:
+        if self.start_avg_ma >= self.start_ma and self.surplus_ma >= self.stop_ma and self.long_ma >= self.start_long_ma:
             if self._start_since is None:
                 self._start_since = now_ms
             need = self.restart_ms if self.state == ST_STOPPED else self.start_ms
