@@ -15,6 +15,10 @@ class RapiTimeout(RapiError):
     pass
 
 
+class RapiCorrupt(RapiTimeout):
+    """The reply arrived but failed its checksum: as unknown as a timeout, only sooner."""
+
+
 class RapiClient:
     """Talks RAPI over a byte stream.
 
@@ -40,9 +44,11 @@ class RapiClient:
         self.sent = 0
         self.success = 0
         self.timeouts = 0
+        self.corrupt = 0
         self.bad_lines = 0
         self.stale = 0
         self.last_ok_ms = None
+        self.last_rx_ms = None
 
     async def reader(self):
         """Forever task: read bytes, frame, parse, dispatch."""
@@ -61,7 +67,13 @@ class RapiClient:
         ln = codec.parse(raw)
         if ln is None:
             self.bad_lines += 1
+            if self._want and raw[:3] in (b"$OK", b"$NK"):
+                # our reply, damaged: no need to sit out the timeout
+                self._want = 0
+                self._reply = None
+                self._flag.set()
             return
+        self.last_rx_ms = ticks_ms()  # any valid line proves the controller is alive
         if ln.kind == codec.KIND_ASYNC:
             if self.on_async:
                 try:
@@ -100,6 +112,9 @@ class RapiClient:
             self._want = 0
             self.timeouts += 1
             raise RapiTimeout(cmd)
+        if self._reply is None:
+            self.corrupt += 1
+            raise RapiCorrupt(cmd)
         return self._reply
 
     async def command(self, cmd, timeout_ms=None, retries=None):
@@ -131,6 +146,7 @@ class RapiClient:
                 return ln
 
     def silent_for_ms(self, now_ms=None):
-        if self.last_ok_ms is None:
+        """ms since the last valid line of any kind; None before the first."""
+        if self.last_rx_ms is None:
             return None
-        return ticks_diff(ticks_ms() if now_ms is None else now_ms, self.last_ok_ms)
+        return ticks_diff(ticks_ms() if now_ms is None else now_ms, self.last_rx_ms)

@@ -15,6 +15,10 @@ STATE_NAMES = {
 }
 
 
+def valid_state(state):
+    return state is not None and (0 <= state <= 14 or state in (254, 255))
+
+
 def is_fault(state):
     return 4 <= state <= 14
 

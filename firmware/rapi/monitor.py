@@ -30,8 +30,14 @@ class EvseMonitor:
         self._last_slow_poll = None
         self._last_energy_poll = None
         self.hb_ok = False
+        self.hb_armed = False
         self.applied = 0  # set commands sent to follow the target
         self.on_unplug = []  # callbacks fn() at the end of a session
+        config.on_change.append(self._config_changed)
+
+    def _config_changed(self, keys):
+        if "heartbeat_interval" in keys or "heartbeat_current" in keys:
+            self.hb_armed = False
 
     def poke(self):
         """Re-evaluate the target now (called when claims change)."""
@@ -39,28 +45,30 @@ class EvseMonitor:
 
     # -- async lines (runs inside the reader task: no awaiting here) ---------------
     def _on_async(self, ln):
+        # XOR checksums miss two flips in the same bit column, so a line that parses can
+        # still be wrong. An $AT that changes anything is only a hint: the monitor then
+        # reads the controller twice ($GS, $GC) and believes what both reads agree on.
         m = self.m
         if ln.name == "AT":
             v = M.parse_at(ln.fields)
-            if v is None:
+            if v is None or not M.valid_state(v[0]):
                 return
-            self._apply_state(v[0], v[1], v[3])
-            if v[2] > 0:
-                m.set("pilot", v[2])
-                self._pilot_known = True
-            m.commit()
+            if v[0] != m.state or v[3] != m.vflags:
+                self._state_known = False
+            if v[2] != m.pilot:
+                self._pilot_known = False
             self._wake.set()
         elif ln.name == "AB":
             print("rapi: controller boot", ln.fields)
             m.boots += 1
             self._need_boot = True
+            self.hb_armed = False
             self._pilot_known = False
+            self._state_known = False
             self._wake.set()
         elif ln.name == "ST":  # legacy async state
-            v = M.parse_ints(ln.fields, 1, 16)
-            if v:
-                self._apply_state(v[0], self.m.pilot_state, self.m.vflags)
-                m.commit()
+            self._state_known = False
+            self._wake.set()
 
     def _apply_state(self, state, pilot_state, vflags):
         m = self.m
@@ -128,36 +136,71 @@ class EvseMonitor:
         return self._state_known and self._pilot_known
 
     async def heartbeat_setup(self):
+        """Arm heartbeat supervision as configured. If the reply is lost, $GY tells whether
+        it took; the tick retries until the controller reports the configured values."""
         iv = self.config.get("heartbeat_interval")
         cur = self.config.get("heartbeat_current")
-        ln = await self._cmd("$SY %d %d" % (iv, cur))
-        self.hb_ok = bool(ln and ln.ok and iv > 0)
-        if ln and len(ln.fields) >= 3 and ln.fields[2] == "2":
+        ln = await self._cmd("$GY")
+        v = M.parse_ints(ln.fields, 3) if ln and ln.ok else None
+        if v is None or v[0] != iv or v[1] != cur:
+            ln = await self._cmd("$SY %d %d" % (iv, cur))
+            v = M.parse_ints(ln.fields, 3) if ln and ln.ok else None
+        if v is None:
+            self.hb_ok = False
+            return False
+        self.hb_ok = iv > 0
+        self.hb_armed = True
+        if v[2] == 2:  # a pulse was missed before we got here: acknowledge it
             await self._cmd("$SY")
             await self._cmd("$SY %d" % HB_ACK)
-        return self.hb_ok
+        return True
 
-    async def _read_gc(self):
+    async def _gc(self):
         ln = await self._cmd("$GC")
         if ln and ln.ok:
             v = M.parse_ints(ln.fields, 4)
-            if v:
-                m = self.m
-                m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
-                m.set("pilot", v[2])
-                self._pilot_known = True
-                return True
-        return False
+            if v and 6 <= v[0] <= v[2] <= v[1] <= 80 and v[3] <= v[1]:
+                return v
+        return None
 
-    async def _read_gs(self):
+    async def _read_gc(self):
+        """Read $GC; a changed pilot is believed only when a second read agrees."""
+        v = await self._gc()
+        if v is None:
+            return False
+        m = self.m
+        if (v[0], v[1], v[2], v[3]) != (m.min_a, m.hw_max_a, m.pilot, m.max_a):
+            w = await self._gc()
+            if w != v:
+                return False
+        m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
+        m.set("pilot", v[2])
+        self._pilot_known = True
+        return True
+
+    async def _gs(self):
         ln = await self._cmd("$GS")
         if ln and ln.ok:
             v = M.parse_gs(ln.fields)
-            if v:
-                self._apply_state(v[0], v[2], v[3])
-                self.m.set("elapsed", v[1])
-                return True
-        return False
+            if v and M.valid_state(v[0]) and v[2] <= 5:
+                return v
+        return None
+
+    async def _read_gs(self):
+        """Read $GS; a changed state or flags word is believed only when a second read
+        agrees, so a corrupted line that slips past the checksum is never reported."""
+        v = await self._gs()
+        if v is None:
+            return False
+        m = self.m
+        if v[0] != m.state or v[3] != m.vflags:
+            w = await self._gs()
+            if w is None or (w[0], w[2], w[3]) != (v[0], v[2], v[3]):
+                return False
+            v = w
+        self._apply_state(v[0], v[2], v[3])
+        m.set("elapsed", v[1])
+        return True
 
     async def _read_gg(self):
         ln = await self._cmd("$GG")
@@ -188,10 +231,17 @@ class EvseMonitor:
                 self.m.set("total_wh", v[1])
 
     async def _pulse(self):
+        if not self.hb_armed:
+            await self.heartbeat_setup()
+            return
         if not self.hb_ok:
             return
-        ln = await self._cmd("$SY")
-        if ln is not None and not ln.ok and ln.fields:
+        # A pulse only restarts the controller's timer, so repeating one is harmless.
+        try:
+            ln = await self.rapi.command("$SY", retries=2)
+        except RapiError:
+            return
+        if not ln.ok and ln.fields:
             await self._cmd("$SY %d" % HB_ACK)
 
     # -- target --------------------------------------------------------------------
@@ -200,11 +250,13 @@ class EvseMonitor:
         controller's known state differs; after an unanswered set it re-reads first, so a
         command whose reply was lost is not applied twice."""
         m = self.m
-        if not m.evse_connected or M.is_fault(m.state) or m.state == 0:
+        if not m.evse_connected:
             return
-        props, _ = self.claims.target()
         if not self._state_known and not await self._read_gs():
             return
+        if M.is_fault(m.state) or m.state == 0:
+            return
+        props, _ = self.claims.target()
         want_on = props["state"] == "active"
         if want_on and m.state >= 254:
             ln = await self._cmd("$FE")
@@ -225,11 +277,10 @@ class EvseMonitor:
             self._pilot_known = False
             ln = await self._cmd("$SC %d V" % amps)
             self.applied += 1
-            if ln is not None and ln.fields:
-                v = M.parse_ints(ln.fields, 1)
-                if v:
-                    m.set("pilot", v[0])
-                    self._pilot_known = True
+            # only the expected echo is trusted; anything else is re-read (and confirmed)
+            if ln is not None and ln.ok and ln.fields == [str(amps)]:
+                m.set("pilot", amps)
+                self._pilot_known = True
         m.commit()
 
     # -- the task ------------------------------------------------------------------
@@ -264,8 +315,8 @@ class EvseMonitor:
                 elif m.evse_connected:
                     self._lost()
             else:
+                await self.apply()  # a new target goes out before the routine polls
                 await self._poll(t0)
-                await self.apply()
                 silent = self.rapi.silent_for_ms()
                 if silent is not None and silent > SILENT_MS:
                     self._lost()
@@ -279,8 +330,10 @@ class EvseMonitor:
     async def _poll(self, now):
         m = self.m
         await self._pulse()
+        await self._apply_if_poked()
         if m.charging:
             await self._read_gg()
+            await self._apply_if_poked()
             await self._read_gc()
         if ticks_diff(now, self._last_state_poll) >= STATE_POLL_MS:
             self._last_state_poll = now
@@ -293,3 +346,9 @@ class EvseMonitor:
             self._last_slow_poll = now
             await self._read_gp()
         m.commit()
+
+    async def _apply_if_poked(self):
+        # On a noisy link a tick of polls can take seconds: do not make a new target wait.
+        if self._wake.is_set():
+            self._wake.clear()
+            await self.apply()

@@ -1,0 +1,154 @@
+"""System-test harness: the virtual EVSE (in this process, on a real pty) and the
+firmware under the MicroPython unix port (a subprocess), wired as `make run` does."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from sim.server import SimServer  # noqa: E402
+from tools.run import MPY, firmware_env  # noqa: E402
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Poll pred() until it returns a truthy value; return it, or raise AssertionError."""
+    t0 = time.monotonic()
+    last = None
+    while time.monotonic() - t0 < timeout:
+        try:
+            last = pred()
+        except Exception as e:  # the gateway may be restarting
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class Rig:
+    """One virtual EVSE + one firmware process."""
+
+    def __init__(self, config=None, sim_kwargs=None, env=None, heap=None):
+        self.tmp = tempfile.mkdtemp(prefix="oevse-")
+        self.data = os.path.join(self.tmp, "data")
+        os.makedirs(self.data)
+        if config:
+            with open(os.path.join(self.data, "config.json"), "w") as f:
+                json.dump(config, f)
+        self.link = os.path.join(self.tmp, "evse.tty")
+        kw = {"ev_connected": False}
+        kw.update(sim_kwargs or {})
+        self.sim = SimServer(link=self.link, control_port=0, **kw).start()
+        self.http_port = free_port()
+        self.extra_env = {"DNS_PORT": str(free_port(socket.SOCK_DGRAM))}
+        self.extra_env.update(env or {})
+        self.heap = heap
+        self.fw = None
+        self.log_path = os.path.join(self.tmp, "firmware.log")
+        self.start_firmware()
+
+    # -- firmware process ------------------------------------------------------
+    def start_firmware(self):
+        args = [MPY]
+        if self.heap:
+            args += ["-X", "heapsize=" + self.heap]
+        args.append(os.path.join(ROOT, "firmware", "main.py"))
+        self._log = open(self.log_path, "ab")
+        self.fw = subprocess.Popen(args, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+                                   env=firmware_env(self.link, self.http_port, self.data, self.extra_env))
+        self.t_start = time.monotonic()
+
+    def stop_firmware(self):
+        if self.fw and self.fw.poll() is None:
+            self.fw.terminate()
+            try:
+                self.fw.wait(5)
+            except subprocess.TimeoutExpired:
+                self.fw.kill()
+                self.fw.wait()
+        if self.fw:
+            self._log.close()
+        self.fw = None
+
+    def restart_firmware(self):
+        self.stop_firmware()
+        self.start_firmware()
+        self.wait_http()
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def close(self):
+        self.stop_firmware()
+        self.sim.stop()
+
+    # -- HTTP --------------------------------------------------------------------
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+    def request(self, method, path, body=None, headers=None, timeout=5):
+        data = None
+        hdrs = dict(headers or {})
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                data = json.dumps(body).encode()
+                hdrs.setdefault("Content-Type", "application/json")
+            else:
+                data = body.encode() if isinstance(body, str) else body
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                raw = r.read()
+                code = r.status
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            code = e.code
+        try:
+            return code, json.loads(raw)
+        except ValueError:
+            return code, raw.decode(errors="replace")
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def status(self):
+        code, d = self.get("/status")
+        if code != 200:
+            raise AssertionError("/status returned %s: %r" % (code, d))
+        return d
+
+    def wait_http(self, timeout=10):
+        return wait_for(lambda: self.get("/status", timeout=1)[0] == 200, timeout,
+                        what="firmware HTTP on port %d\n%s" % (self.http_port, self.log()[-2000:]))
+
+    def wait_connected(self, timeout=10):
+        self.wait_http(timeout)
+        return wait_for(lambda: self.status().get("evse_connected") == 1, timeout,
+                        what="evse_connected\n" + self.log()[-2000:])
+
+    # -- the virtual EVSE ----------------------------------------------------------
+    def evse(self):
+        return self.sim.state()
+
+    def plug(self, on=True):
+        self.sim.set_ev(connected=on)
