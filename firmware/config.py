@@ -39,6 +39,7 @@ SPEC = {
     "divert_stale_time": (120, "i", 10, 3600),
     "divert_min_charge_time": (600, "i", 0, 7200),
     "voltage": (0, "i", 0, 300),  # V; 0 = use the controller's
+    "max_current_soft": (0, "i", 0, 80),  # A saved in the controller ($SC n); 0 = leave as is
     "heartbeat_interval": (5, "i", 0, 60),
     "heartbeat_current": (6, "i", 6, 80),
     "pause_uses_disabled": (False, "b", 0, 0),
@@ -92,6 +93,8 @@ def check(key, value):
             raise ConfigError(key, key + " must be a whole number")
         if value < a or value > b:
             raise ConfigError(key, "%s must be between %d and %d" % (key, a, b))
+        if key == "max_current_soft" and 0 < value < 6:
+            raise ConfigError(key, "max_current_soft must be at least 6 A")
         return value
     if value not in a:
         raise ConfigError(key, "%s must be one of %s" % (key, ", ".join(a)))

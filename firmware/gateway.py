@@ -9,6 +9,8 @@ from rapi.client import RapiError, RapiTimeout
 
 RAPI_ALLOWED = ("$G", "$F0", "$FB")
 LIMIT_TYPES = ("time", "energy", "soc", "range")
+STATUS_INPUTS = ("shaper_live_pwr", "battery_level", "battery_range", "time_to_full_charge",
+                 "vehicle_charge_limit", "home_battery_soc", "home_battery_power")
 
 
 class Gateway:
@@ -27,6 +29,7 @@ class Gateway:
         self.override_version = 1
         self.limit_version = 1
         self._limit = None
+        self._inputs = {}
         self._t0 = ticks_ms()
         claims.on_change = self._claims_changed
         self.status_parts.append(self._own_status)
@@ -39,6 +42,7 @@ class Gateway:
 
     def _own_status(self):
         gc.collect()
+        free = gc.mem_free() if hasattr(gc, "mem_free") else 0
         ov = self.claims.props(C.CLIENT_MANUAL)
         props, _ = self.claims.target()
         d = {
@@ -46,8 +50,8 @@ class Gateway:
             "status": props["state"] if self.model is None else (
                 "disabled" if self.model.state >= 254 else "active"),
             "uptime": ticks_diff(ticks_ms(), self._t0) // 1000,
-            "free_heap": gc.mem_free(),
-            "freeram": gc.mem_free(),
+            "free_heap": free,
+            "freeram": free,
             "config_version": self.config.version,
             "claims_version": self.claims.version,
             "override_version": self.override_version,
@@ -55,6 +59,7 @@ class Gateway:
             "limit": self._limit is not None,
             "divertmode": self.divert_mode(),
         }
+        d.update(self._inputs)
         if self.rapi is not None:
             d["comm_sent"] = self.rapi.sent
             d["comm_success"] = self.rapi.success
@@ -100,6 +105,18 @@ class Gateway:
             raise ValueError("voltage out of range")
         if self.divert is not None:
             self.divert.feed(kind, int(value))
+
+    def status_input(self, key, value):
+        """Other values clients POST to /status (vehicle and home battery data): kept
+        and shown in /status. Unknown keys are ignored; bad values raise ValueError."""
+        if key not in STATUS_INPUTS:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(key + " must be a number")
+        if value < -1000000 or value > 1000000:
+            raise ValueError(key + " out of range")
+        self._inputs[key] = value
+        self.bus.publish({key: value})
 
     # -- RAPI pass-through ------------------------------------------------------
     def rapi_allowed(self, cmd):

@@ -31,6 +31,7 @@ class EvseMonitor:
         self._last_energy_poll = None
         self.hb_ok = False
         self.hb_armed = False
+        self._soft_pending = False
         self.applied = 0  # set commands sent to follow the target
         self.on_unplug = []  # callbacks fn() at the end of a session
         config.on_change.append(self._config_changed)
@@ -38,6 +39,9 @@ class EvseMonitor:
     def _config_changed(self, keys):
         if "heartbeat_interval" in keys or "heartbeat_current" in keys:
             self.hb_armed = False
+        if "max_current_soft" in keys:
+            self._soft_pending = True
+            self._wake.set()
 
     def poke(self):
         """Re-evaluate the target now (called when claims change)."""
@@ -252,6 +256,8 @@ class EvseMonitor:
         m = self.m
         if not m.evse_connected:
             return
+        if self._soft_pending:
+            await self._save_soft_max()
         if not self._state_known and not await self._read_gs():
             return
         if M.is_fault(m.state) or m.state == 0:
@@ -282,6 +288,23 @@ class EvseMonitor:
                 m.set("pilot", amps)
                 self._pilot_known = True
         m.commit()
+
+    async def _save_soft_max(self):
+        """The user's maximum current is the controller's own saved setting ($SC n writes
+        its EEPROM, once per change); the controller clamps it to the hardware maximum."""
+        amps = self.config.get("max_current_soft")
+        if amps < 6:
+            self._soft_pending = False
+            return
+        gc = await self._gc()
+        if gc is not None and gc[3] == amps:
+            self._soft_pending = False
+            return
+        ln = await self._cmd("$SC %d" % amps)
+        if ln is not None:
+            self._soft_pending = False
+        self._pilot_known = False
+        await self._read_gc()
 
     # -- the task ------------------------------------------------------------------
     def _lost(self):

@@ -135,6 +135,10 @@ _RAPI_FORM = (
 _RAPI_TAIL = "<script type='text/javascript'>document.getElementsByName('rapi')[0].focus()</script><p></html>\r\n\r\n"
 
 
+# settings that live in the controller: /config shows what it reports
+_LIVE_KEYS = ("max_current_soft",)
+
+
 def _config_info(gw):
     """Read-only /config keys the OpenEVSE clients need (HA's test_and_get wants wifi_serial,
     version gates want a semver >= 5.0.0). Anything the config already has wins."""
@@ -315,7 +319,7 @@ def create_app(gw, static_dir=None):
     async def config_get(req):
         d = gw.config.public()
         for k, v in _config_info(gw).items():
-            if k not in d:
+            if k not in d or k in _LIVE_KEYS:
                 d[k] = v
         return _stream_json(d)
 
