@@ -64,7 +64,9 @@ class RapiClient:
                 self._dispatch(raw)
 
     def _dispatch(self, raw):
-        ln = codec.parse(raw)
+        # Every controller since RAPI 2.0.1 checksums its lines; requiring it means a
+        # flipped '^' cannot turn a damaged line into an unchecked one.
+        ln = codec.parse(raw, require_checksum=True)
         if ln is None:
             self.bad_lines += 1
             if self._want and raw[:3] in (b"$OK", b"$NK"):
