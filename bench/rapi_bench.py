@@ -1,0 +1,70 @@
+"""RAPI round-trip latency and throughput over a real pty, the firmware's RapiClient under
+MicroPython against the virtual EVSE pacing its bytes at 115200 baud, next to the wire-speed
+limit for the same bytes (10 bits per byte, no processing time)."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from sim.server import SimServer  # noqa: E402
+from tools.run import MPY, firmware_env  # noqa: E402
+
+SCRIPT = os.path.join(ROOT, "tests", "system", "mpy", "rapi_latency.py")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-n", type=int, default=300, help="round trips per command")
+    ap.add_argument("--baud", type=int, default=115200)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    cmds = ["$GS", "$GG", "$GC", "$SY", "$SC 16 V"]
+    with tempfile.TemporaryDirectory() as tmp:
+        link = os.path.join(tmp, "evse.tty")
+        with SimServer(link=link, control_port=0, baud=a.baud, ev_connected=False) as sim:
+            time.sleep(0.3)
+            out = subprocess.run([MPY, SCRIPT, str(a.n)] + cmds, env=firmware_env(link, 0, tmp),
+                                 cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        print(out.stdout, out.stderr)
+        sys.exit(1)
+    rows = []
+    for line in out.stdout.splitlines():
+        d = json.loads(line)
+        us = d["us"]
+        wire_us = (d["bytes_out"] + d["bytes_in"]) * 10 * 1e6 / a.baud
+        reply_us = d["bytes_in"] * 10 * 1e6 / a.baud
+        rows.append({
+            "reply_wire_ms": reply_us / 1000, "overhead_ms": (pct(us, 50) - reply_us) / 1000,
+            "cmd": d["cmd"], "n": len(us), "median_ms": pct(us, 50) / 1000, "p99_ms": pct(us, 99) / 1000,
+            "cmds_per_s": len(us) / (d["total_us"] / 1e6), "bytes": d["bytes_out"] + d["bytes_in"],
+            "wire_ms": wire_us / 1000, "wire_cmds_per_s": 1e6 / wire_us, "timeouts": d["timeouts"],
+        })
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print("RAPI over a pty at %d baud (virtual EVSE paces its output), %d round trips each" % (a.baud, a.n))
+    print("The pty paces only the controller's replies; a real UART also spends the command's bytes.")
+    print("%-9s %5s %9s %7s %7s | %9s %9s | %8s %11s" % (
+        "command", "bytes", "median ms", "p99 ms", "cmds/s", "reply ms", "overhead", "wire ms", "wire cmds/s"))
+    for r in rows:
+        print("%-9s %5d %9.2f %7.2f %7.0f | %9.2f %9.2f | %8.2f %11.0f" % (
+            r["cmd"], r["bytes"], r["median_ms"], r["p99_ms"], r["cmds_per_s"], r["reply_wire_ms"],
+            r["overhead_ms"], r["wire_ms"], r["wire_cmds_per_s"]))
+    print("reply ms: wire time of the reply alone (what the pty paces); overhead: median - reply ms,")
+    print("i.e. MicroPython framing/parsing/asyncio plus the simulator; wire ms: command + reply at the baud rate.")
+
+
+if __name__ == "__main__":
+    main()
