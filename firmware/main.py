@@ -87,6 +87,8 @@ async def run(gw):
             _restart.set()
 
     gw.restart_hook = restart_hook
+    # $AN short press toggles the manual override, as the C++ gateway does
+    gw.manager.on_button = lambda press: gw.override_toggle() if press == "0" else None
     tasks = [
         asyncio.create_task(supervise("rapi-reader", gw.rapi.reader)),
         asyncio.create_task(supervise("evse", gw.manager.run)),
@@ -106,6 +108,8 @@ async def run(gw):
         if hasattr(svc, "status"):
             gw.status_parts.append(svc.status)
         tasks.append(asyncio.create_task(supervise(name, svc.run)))
+    if gw.wifi is not None:
+        gw.manager.on_wifi_request = gw.wifi.request_mode
     from web.app import create_app
 
     app = create_app(gw)

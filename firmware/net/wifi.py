@@ -27,6 +27,15 @@ class WifiManager:
         if "ssid" in keys or "pass" in keys:
             self._kick.set()
 
+    def request_mode(self, mode):
+        """$WF from the controller: "00"/"02" open the access point, "01" client only."""
+        if mode in ("00", "02"):
+            self._open_ap()
+        elif mode == "01" and self.sta.isconnected():
+            self._close_ap()
+            self.mode = "STA"
+        self.gw.bus.publish(self.status())
+
     def ap_ssid(self):
         return self.gw.config.get("ap_ssid") or "OpenEVSE_" + self.gw.serial[-4:].lower()
 
@@ -69,8 +78,11 @@ class WifiManager:
                            authmode=3)
         except (TypeError, ValueError, OSError):
             self.ap.config(essid=self.ap_ssid(), password=AP_PASSWORD)
-        self.mode = "AP"
-        self.ip = AP_IP
+        if self.sta.isconnected():
+            self.mode = "STA+AP"
+        else:
+            self.mode = "AP"
+            self.ip = AP_IP
         print("wifi: access point", self.ap_ssid(), "at", AP_IP)
         if self._dns is None:
             from net import dns

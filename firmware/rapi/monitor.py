@@ -34,6 +34,8 @@ class EvseMonitor:
         self._soft_pending = False
         self.applied = 0  # set commands sent to follow the target
         self.on_unplug = []  # callbacks fn() at the end of a session
+        self.on_button = None  # fn(press) for $AN: "0" short, "1" long
+        self.on_wifi_request = None  # fn(mode) for $WF: "00" AP, "01" client, "02" AP default
         config.on_change.append(self._config_changed)
 
     def _config_changed(self, keys):
@@ -73,6 +75,12 @@ class EvseMonitor:
         elif ln.name == "ST":  # legacy async state
             self._state_known = False
             self._wake.set()
+        elif ln.name == "AN":  # front button pressed while the controller lets us handle it
+            if self.on_button:
+                self.on_button(ln.fields[0] if ln.fields else "0")
+        elif ln.name == "WF":  # very long press: the user asks for the access point (00/02) or client (01)
+            if self.on_wifi_request and ln.fields:
+                self.on_wifi_request(ln.fields[0])
 
     def _apply_state(self, state, pilot_state, vflags):
         m = self.m

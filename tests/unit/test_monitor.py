@@ -1,0 +1,120 @@
+# EvseMonitor logic against a scripted controller (no I/O). Runs under both interpreters.
+import asyncio
+
+import claims as C
+import config
+from events import Bus
+from rapi import codec
+from rapi import model as M
+from rapi.client import RapiTimeout
+from rapi.monitor import EvseMonitor
+
+
+def _line(text):
+    body = text.encode()
+    return codec.parse(body + b"^%02X" % codec.xor_sum(body))
+
+
+class FakeRapi:
+    """Answers like a charging controller; `lose` makes the next reply to a command
+    vanish after the controller executed it (a reply lost on the wire)."""
+
+    def __init__(self):
+        self.on_async = None
+        self.state, self.pilot, self.vflags = 3, 32, 0x0140
+        self.sent = []
+        self.lose = set()
+
+    async def command(self, cmd, timeout_ms=None, retries=None):
+        self.sent.append(cmd)
+        name = cmd.split(" ")[0]
+        if cmd.startswith("$SC"):
+            self.pilot = int(cmd.split(" ")[1])
+            reply = "$OK %d" % self.pilot
+        elif name == "$GS":
+            reply = "$OK %02x 10 03 %04x" % (self.state, self.vflags)
+        elif name == "$GC":
+            reply = "$OK 6 32 %d 32" % self.pilot
+        elif name == "$FS":
+            self.state = 254
+            reply = "$OK"
+        elif name == "$FE":
+            self.state = 3
+            reply = "$OK"
+        else:
+            reply = "$OK"
+        if name in self.lose:
+            self.lose.discard(name)
+            raise RapiTimeout(cmd)
+        return _line(reply)
+
+
+def _monitor():
+    bus = Bus()
+    m = M.EvseModel(bus)
+    cl = C.Claims(m.limits)
+    rapi = FakeRapi()
+    mon = EvseMonitor(rapi, m, cl, config.Config(), bus)
+    m.evse_connected = True
+    return mon, rapi, cl, m
+
+
+def test_apply_sends_current_once_even_when_reply_lost():
+    mon, rapi, cl, m = _monitor()
+    cl.set(1, C.API, {"charge_current": 12})
+    rapi.lose.add("$SC")
+    asyncio.run(mon.apply())  # $SC executed, reply lost
+    asyncio.run(mon.apply())  # re-reads $GC (twice: a change is confirmed) and sees 12
+    asyncio.run(mon.apply())
+    assert rapi.pilot == 12
+    assert [c for c in rapi.sent if c.startswith("$SC")] == ["$SC 12 V"]
+    assert m.pilot == 12
+
+
+def test_apply_sleeps_and_wakes_with_state_claims():
+    mon, rapi, cl, m = _monitor()
+    cl.set(C.CLIENT_MANUAL, C.MANUAL, {"state": "disabled"})
+    asyncio.run(mon.apply())
+    assert rapi.state == 254 and "$FS" in rapi.sent and m.state == 254
+    cl.release(C.CLIENT_MANUAL)
+    asyncio.run(mon.apply())
+    assert rapi.state == 3 and "$FE" in rapi.sent
+
+
+def test_async_at_is_only_a_hint_confirmed_by_two_reads():
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon.apply())
+    assert m.state == 3
+    # a damaged $AT that slipped past the checksum claims state 2: not believed
+    mon._on_async(_line("$AT 02 02 32 0100"))
+    assert m.state == 3 and not mon._state_known
+    asyncio.run(mon.apply())
+    assert m.state == 3  # both $GS reads say 3
+
+
+def test_button_and_wifi_requests_reach_their_handlers():
+    mon, rapi, cl, m = _monitor()
+    got = []
+    mon.on_button = lambda p: got.append(("button", p))
+    mon.on_wifi_request = lambda mode: got.append(("wifi", mode))
+    mon._on_async(_line("$AN 0"))
+    mon._on_async(_line("$WF 02"))
+    assert got == [("button", "0"), ("wifi", "02")]
+
+
+def test_boot_notice_forces_a_fresh_boot_sequence():
+    mon, rapi, cl, m = _monitor()
+    mon._need_boot = False
+    mon.hb_armed = True
+    mon._on_async(_line("$AB 00 8.2.3"))
+    assert mon._need_boot and not mon.hb_armed and m.boots == 1
+
+
+def test_unplug_releases_auto_release_claims():
+    mon, rapi, cl, m = _monitor()
+    cl.set(7, C.API, {"state": "disabled", "auto_release": True})
+    asyncio.run(mon.apply())
+    rapi.state, rapi.vflags = 1, 0x0000
+    mon._state_known = False
+    asyncio.run(mon.apply())
+    assert m.vehicle == 0 and cl.get(7) is None
