@@ -5,7 +5,7 @@ MPY := .venv/bin/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix:build/mpylib
 MICROPYDOT := microdot==2.7.0
 
-.PHONY: run test test-unit test-mpy test-system bench bench-divert deps venv mpylib web mpy deploy clean
+.PHONY: screenshots run test test-unit test-mpy test-system bench bench-divert deps venv mpylib web mpy deploy clean
 
 venv: .venv/.stamp
 .venv/.stamp: requirements.txt
@@ -53,3 +53,7 @@ deploy: mpy
 
 clean:
 	rm -rf build
+
+# Refresh the committed UI screenshots (docs/screenshots) from the browser tests.
+screenshots: venv mpylib web deps
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/system/test_browser.py
