@@ -37,7 +37,8 @@ SPEC = {
     "charge_mode": ("fast", "c", ("fast", "eco"), 0),
     "divert_type": (-1, "i", -1, 1),
     "divert_stale_time": (120, "i", 10, 3600),
-    "divert_min_charge_time": (600, "i", 0, 7200),
+    "divert_start_time": (60, "i", 0, 3600),  # s the surplus must hold before a start
+    "divert_change_time": (120, "i", 10, 3600),  # s at least between two pilot changes
     "voltage": (0, "i", 0, 300),  # V; 0 = use the controller's
     "max_current_soft": (0, "i", 0, 80),  # A saved in the controller ($SC n); 0 = leave as is
     "heartbeat_interval": (5, "i", 0, 60),

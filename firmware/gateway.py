@@ -86,6 +86,12 @@ class Gateway:
         if self.divert is None:
             raise ValueError("divert not available")
         self.divert.set_mode(mode)
+        if mode == 2:
+            # The seed's flow is "pause, then Eco": hand control to divert. Its claim is made
+            # first (step) so the charger is never woken between the two changes.
+            self.divert.step()
+            if self.claims.props(C.CLIENT_MANUAL):
+                self.override_clear()
         self.bus.publish({"divertmode": mode})
 
     def divert_feed(self, kind, value):

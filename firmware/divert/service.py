@@ -39,13 +39,17 @@ class DivertService:
 
     def _apply_config(self):
         cfg = self.gw.config
-        self.ctrl.configure(stale_ms=cfg.get("divert_stale_time") * 1000)
+        self.ctrl.configure(stale_ms=cfg.get("divert_stale_time") * 1000,
+                            start_ms=cfg.get("divert_start_time") * 1000,
+                            min_change_ms=cfg.get("divert_change_time") * 1000)
 
     def _config_changed(self, keys):
         if "divert_type" in keys or "mqtt_solar" in keys or "mqtt_grid_ie" in keys:
             self.ctrl.configure(feed=self._feed_type())
-        if "divert_stale_time" in keys:
-            self._apply_config()
+        for k in keys:
+            if k.startswith("divert_"):
+                self._apply_config()
+                break
 
     def now(self):
         t = ticks_ms()

@@ -23,10 +23,15 @@ MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MICROPYPATH = ".frozen:%s/firmware:%s/boards/unix" % (ROOT, ROOT)
 
-needs_broker = pytest.mark.skipif(
-    not os.path.exists(MOSQUITTO) or not shutil.which("mosquitto_pub"),
-    reason="mosquitto / mosquitto-clients not installed",
-)
+def needs_broker(fn):
+    """Marks tests that use mosquitto. Nothing is skipped: `make test` installs it
+    (tools/ensure_deps.sh) and a missing broker fails the test loudly."""
+    return fn
+
+
+def _require_mosquitto():
+    if not os.path.exists(MOSQUITTO) or not shutil.which("mosquitto_pub"):
+        raise RuntimeError("mosquitto / mosquitto-clients not installed: run `make deps`")
 
 
 def free_port():
@@ -57,6 +62,7 @@ class Broker:
         self.proc = None
 
     def start(self, timeout=5):
+        _require_mosquitto()
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", self.conf],
             stdout=subprocess.DEVNULL,

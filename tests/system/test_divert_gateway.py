@@ -1,0 +1,89 @@
+"""Eco mode end to end: firmware under MicroPython + virtual EVSE + mosquitto carrying a
+grid feed computed in closed loop from the EV's real draw (as a meter would see it)."""
+import threading
+import time
+
+import pytest
+from harness import wait_for
+from test_mqtt_client import Broker
+
+BASE = "emon/openevse"
+VOLTS = 240
+
+
+@pytest.fixture
+def broker():
+    b = Broker()
+    b.start()
+    yield b
+    b.stop()
+
+
+class GridMeter(threading.Thread):
+    """Publishes grid import(+)/export(-) every second: house load - solar + EV power."""
+
+    def __init__(self, broker, rig):
+        super().__init__(daemon=True)
+        self.broker, self.rig = broker, rig
+        self.solar_w = 0
+        self.house_w = 300
+        self.stop_ev = threading.Event()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            ev_w = self.rig.evse()["ev_amps_ma"] * VOLTS // 1000
+            self.broker.pub("emon/grid", str(self.house_w - self.solar_w + ev_w))
+            time.sleep(1)
+
+
+def test_eco_starts_at_6a_follows_surplus_and_reverts_on_unplug(broker, rig_factory):
+    r = rig_factory(config={
+        "mqtt_enabled": True, "mqtt_server": "127.0.0.1", "mqtt_port": broker.port,
+        "mqtt_topic": BASE, "mqtt_grid_ie": "emon/grid", "divert_type": 1,
+        # shorter hold times than the defaults (60 s / 120 s) so the test runs in about a minute
+        "divert_start_time": 5, "divert_change_time": 10,
+    })
+    r.wait_connected()
+    wait_for(lambda: r.status().get("mqtt_connected") == 1, 10, what="mqtt")
+    # the user's normal current: saved in the controller
+    assert r.post("/config", {"max_current_soft": 20})[0] == 200
+    wait_for(lambda: r.evse()["eeprom"]["max_l2"] == 20 and r.evse()["current_a"] == 20, 5,
+             what="normal current 20 A")
+    r.plug()
+    wait_for(lambda: r.evse()["state"] == 3, 8, what="charging in normal mode")
+    # the seed's steps: pause the charge (sleeping), then enable Eco over MQTT
+    assert r.post("/override", {"state": "disabled"})[0] == 201
+    wait_for(lambda: r.evse()["state"] == 0xFE and r.evse()["ev_amps_ma"] == 0, 10, what="EVSE sleeping")
+    meter = GridMeter(broker, r)
+    # morning, the meter has been publishing for a while: 4.5 A of surplus, below the 6 A start
+    meter.solar_w = 300 + int(4.5 * VOLTS)
+    meter.start()
+    try:
+        time.sleep(5)
+        n0 = len(r.sim.log_since(0))
+        broker.pub(BASE + "/divertmode/set", "2")
+        wait_for(lambda: r.status()["divertmode"] == 2, 5, what="eco")
+        time.sleep(3)
+        s = r.status()
+        assert s["vehicle"] == 1 and s["state"] == 254 and s["manual_override"] == 0
+        time.sleep(5)
+        # surplus below 6 A: the EV was never woken
+        assert "$FE" not in [e["name"] for e in r.sim.log_since(n0)]
+        assert r.evse()["state"] == 0xFE
+        # surplus rises to ~6.5 A: charging starts at 6 A (30 s average + 5 s hold)
+        meter.solar_w = 300 + int(6.5 * VOLTS)
+        wait_for(lambda: r.evse()["state"] == 3, 90, what="eco start")
+        assert r.evse()["current_a"] == 6
+        assert r.status()["divert_active"] is True
+        # more sun: the pilot follows in 1 A steps up to the surplus (~10 A)
+        meter.solar_w = 300 + int(10.5 * VOLTS)
+        wait_for(lambda: r.evse()["current_a"] == 10, 60, what="pilot following the surplus")
+        assert r.evse()["state"] == 3
+        # volatile changes only: the saved current is still the user's 20 A
+        assert r.evse()["eeprom"]["max_l2"] == 20
+        # unplug: back to normal mode and the normal current
+        r.plug(False)
+        wait_for(lambda: r.status()["divertmode"] == 1, 10, what="normal mode after unplug")
+        wait_for(lambda: r.evse()["current_a"] == 20, 10, what="normal current reinstated")
+    finally:
+        meter.stop_ev.set()
