@@ -96,6 +96,7 @@ async def run(gw):
     for name, mod, cls in (
         ("wifi", "net.wifi", "WifiManager"),
         ("divert", "divert.service", "DivertService"),
+        ("limits", "limits", "LimitService"),
         ("mqtt", "net.mqtt_service", "MqttService"),
         ("emoncms", "net.emoncms", "EmoncmsService"),
     ):

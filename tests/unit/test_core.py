@@ -148,3 +148,15 @@ def test_dns_reply_answers_a_only():
     assert r[7] == 0 and len(r) == 12 + 17
     assert dns.build_reply(b"\x00" * 5, "1.2.3.4") is None
     assert dns.build_reply(r, "1.2.3.4") is None  # responses are ignored
+
+
+def test_limit_reached_rules():
+    import limits
+
+    assert not limits.reached(None, 10000, 10000)
+    assert limits.reached({"type": "time", "value": 30}, 1800, 0)
+    assert not limits.reached({"type": "time", "value": 30}, 1799, 0)
+    assert limits.reached({"type": "energy", "value": 5000}, 0, 5000)
+    assert not limits.reached({"type": "soc", "value": 80}, 0, 0, None)  # no vehicle data: never stop
+    assert limits.reached({"type": "soc", "value": 80}, 0, 0, 81)
+    assert limits.reached({"type": "range", "value": 200}, 0, 0, None, 250)
