@@ -23,6 +23,23 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def boot_times(runs=5):
+    """Seconds from starting the firmware process to /status reporting evse_connected."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+    from harness import Rig, wait_for
+
+    out = []
+    for _ in range(runs):
+        r = Rig()
+        try:
+            wait_for(lambda: r.get("/status", timeout=1)[1].get("evse_connected") == 1, 15,
+                     interval=0.02, what="evse_connected")
+            out.append(time.monotonic() - r.t_start)
+        finally:
+            r.close()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=300, help="round trips per command")
@@ -51,8 +68,9 @@ def main():
             "cmds_per_s": len(us) / (d["total_us"] / 1e6), "bytes": d["bytes_out"] + d["bytes_in"],
             "wire_ms": wire_us / 1000, "wire_cmds_per_s": 1e6 / wire_us, "timeouts": d["timeouts"],
         })
+    boots = boot_times()
     if a.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps({"commands": rows, "boot_to_connected_s": boots}, indent=1))
         return
     print("RAPI over a pty at %d baud (virtual EVSE paces its output), %d round trips each" % (a.baud, a.n))
     print("The pty paces only the controller's replies; a real UART also spends the command's bytes.")
@@ -64,6 +82,8 @@ def main():
             r["overhead_ms"], r["wire_ms"], r["wire_cmds_per_s"]))
     print("reply ms: wire time of the reply alone (what the pty paces); overhead: median - reply ms,")
     print("i.e. MicroPython framing/parsing/asyncio plus the simulator; wire ms: command + reply at the baud rate.")
+    print("firmware start -> evse_connected in /status (%d runs): median %.2f s, max %.2f s" % (
+        len(boots), pct(boots, 50), max(boots)))
 
 
 if __name__ == "__main__":
