@@ -1,38 +1,23 @@
 # Gateway entry point: load settings, build the services, run one asyncio loop.
 # A task that crashes is logged and restarted; it never takes the gateway down.
 import asyncio
-import gc
 import sys
 
 import board
 from claims import Claims
-from compat import print_exception, sleep_ms
+from compat import sleep_ms
 from config import Config
 from events import Bus
 from gateway import Gateway
 from rapi.client import RapiClient
 from rapi.model import EvseModel
 from rapi.monitor import EvseMonitor
+from supervisor import supervise
 
 VERSION = "5.1.0"  # OpenEVSE API level we implement (clients check >= 5.0.0)
 BUILD = "mpy-0.1.0"
 
 _restart = None
-
-
-async def supervise(name, factory, pause_ms=1000):
-    """Run factory() forever; log and restart it after a crash."""
-    while True:
-        try:
-            await factory()
-            print("main: task", name, "ended; restarting")
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            print("main: task", name, "crashed:")
-            print_exception(e)
-        gc.collect()
-        await sleep_ms(pause_ms)
 
 
 def _data_path(name):

@@ -160,3 +160,34 @@ def test_limit_reached_rules():
     assert not limits.reached({"type": "soc", "value": 80}, 0, 0, None)  # no vehicle data: never stop
     assert limits.reached({"type": "soc", "value": 80}, 0, 0, 81)
     assert limits.reached({"type": "range", "value": 200}, 0, 0, None, 250)
+
+
+def test_supervisor_restarts_a_crashing_task():
+    import asyncio
+
+    from supervisor import supervise
+
+    runs = []
+    logs = []
+
+    async def flaky():
+        runs.append(1)
+        if len(runs) < 3:
+            raise ValueError("boom %d" % len(runs))
+        await asyncio.sleep(10)
+
+    async def main():
+        t = asyncio.create_task(supervise("flaky", flaky, pause_ms=1, log=logs.append))
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if len(runs) >= 3:
+                break
+        t.cancel()
+        try:
+            await t
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+    assert len(runs) == 3
+    assert len(logs) == 2 and "crashed" in logs[0] and "boom 1" in logs[0]
