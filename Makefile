@@ -47,9 +47,15 @@ bench-divert: venv
 mpy: venv mpylib web
 	$(PY) tools/build_mpy.py
 
+# Copy build/device/ into the board's filesystem root (docs/deploy.md). main.py is removed and
+# the board hard-reset first, so the firmware and its 30 s watchdog are not running during the
+# copy; stale firmware files are pruned (/data and boot.py are kept); main.py is copied last.
+# fs cp skips files whose SHA-256 already matches, so re-running after an interruption resumes.
 deploy: mpy
 	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0" && exit 2)
-	.venv/bin/mpremote connect $(PORT) fs cp -r build/device/ : + reset
+	.venv/bin/mpremote connect $(PORT) exec "import os; 'main.py' in os.listdir() and os.remove('main.py')" + reset
+	sleep 3
+	cd build/device && $(CURDIR)/.venv/bin/mpremote connect $(PORT) run ../deploy_prune.py + fs cp -r $$(ls | grep -vx main.py) : + fs cp main.py :main.py + reset
 
 clean:
 	rm -rf build
