@@ -9,6 +9,10 @@ Prints
     `$SC A V` seen by the virtual EVSE (MQTT -> claims -> EVSE monitor -> RAPI).
     A feed sample itself moves the pilot only when the divert policy says so (at most every
     120 s, docs/divert.md), so the transport figure is this same path;
+  * feed message in -> `$SC` out for real divert decisions: eco mode with the pilot change
+    hold at its 10 s minimum, a grid feed published every second (closed loop on the EV's
+    draw) whose surplus alternates between ~8 A and ~14 A; each `$SC` the controller sends
+    is timed from the feed message just before it (the one that tipped the decision);
   * maximum asyncio loop stall (10 ms ticker in the MicroPython process running
     net/mqtt.py) while the broker is killed for 5 s, and while the link is frozen 10 s.
 """
@@ -148,6 +152,66 @@ def bench_latency(n):
         b.stop()
 
 
+def bench_feed_to_sc(decisions):
+    """Each round: ~12 s of steady surplus (one feed a second, closed loop on the EV's draw),
+    then one feed with a 6 A step; the time from publishing that feed to the `$SC` the
+    virtual EVSE executes is the latency (the decision may come from the feed itself or from
+    the controller's next 1 s update: both are part of the path)."""
+    b = Broker()
+    b.start()
+    rig = None
+    try:
+        cfg = {"mqtt_enabled": True, "mqtt_server": "127.0.0.1", "mqtt_port": b.port,
+               "mqtt_topic": BASE, "mqtt_grid_ie": "emon/grid", "divert_type": 1,
+               "divert_start_time": 0, "divert_change_time": 10}
+        rig = Rig(config=cfg)
+        rig.wait_connected()
+        wait_for(lambda: rig.status().get("mqtt_connected") == 1, 10, what="mqtt")
+        rig.plug(True)
+        wait_for(lambda: rig.evse()["state"] == 3, 10, what="charging")
+        c = RawClient(b.port)
+        t0_sim = rig.sim._t0  # sim log times are ms since this monotonic instant
+        c.publish(BASE + "/divertmode/set", "2")
+
+        def feed(surplus_a):
+            ev_w = rig.evse()["ev_amps_ma"] * 240 // 1000
+            c.publish("emon/grid", str(int(ev_w - surplus_a * 240)))
+            return time.monotonic()
+
+        lat = []
+        missed = 0
+        level = 8.5
+        for _ in range(decisions):
+            for _ in range(12):
+                feed(level)
+                time.sleep(1.0)
+            level = 14.5 if level == 8.5 else 8.5
+            since = len(rig.sim.log_since(0))
+            t_pub = feed(level)
+            got = None
+            while got is None and time.monotonic() - t_pub < 3.0:
+                for e in rig.sim.log_since(since):
+                    if e["name"] == "$SC" and e["reply"]:
+                        got = t0_sim + e["t_ms"] / 1000.0
+                        break
+                else:
+                    time.sleep(0.002)
+            if got is None:
+                missed += 1
+            else:
+                lat.append((got - t_pub) * 1000)
+        if lat:
+            show("feed in -> $SC out (divert step)", lat)
+        if missed:
+            print("  (no $SC within 3 s of the step in %d of %d rounds: the change budget held it)"
+                  % (missed, decisions))
+        c.close()
+    finally:
+        if rig:
+            rig.close()
+        b.stop()
+
+
 def bench_stall():
     import tempfile
 
@@ -192,8 +256,10 @@ def bench_stall():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--decisions", type=int, default=8)
     a = ap.parse_args()
     bench_latency(a.n)
+    bench_feed_to_sc(a.decisions)
     bench_stall()
 
 

@@ -38,7 +38,7 @@ SPEC = {
     "divert_type": (-1, "i", -1, 1),
     "divert_stale_time": (120, "i", 10, 3600),
     "divert_start_time": (60, "i", 0, 3600),  # s the surplus must hold before a start
-    "divert_change_time": (120, "i", 10, 3600),  # s at least between two pilot changes
+    "divert_change_time": (60, "i", 10, 3600),  # s at least between opposite pilot changes
     "voltage": (0, "i", 0, 300),  # V; 0 = use the controller's
     "max_current_soft": (0, "i", 0, 80),  # A saved in the controller ($SC n); 0 = leave as is
     "heartbeat_interval": (5, "i", 0, 60),

@@ -124,7 +124,7 @@ def main():
     try:
         asyncio.run(run(gw))
     except KeyboardInterrupt:
-        sys.exit(0)
+        return  # back to the REPL (on the board mpremote can then take over)
     print("main: restarting")
     board.reset()
 
