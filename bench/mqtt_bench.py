@@ -32,7 +32,8 @@ for p in ("firmware", "tests/system", "tests/tools", "boards/unix"):
 
 from harness import Rig, wait_for  # noqa: E402
 from net import mqtt  # noqa: E402  (the firmware's codec, under CPython)
-from test_mqtt_client import PROBE, Broker, Proc, micropython  # noqa: E402
+from mosquitto import Broker  # noqa: E402
+from test_mqtt_client import PROBE, Proc, micropython  # noqa: E402
 
 BASE = "emon/openevse"
 

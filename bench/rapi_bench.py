@@ -49,7 +49,7 @@ def main():
     cmds = ["$GS", "$GG", "$GC", "$SY", "$SC 16 V"]
     with tempfile.TemporaryDirectory() as tmp:
         link = os.path.join(tmp, "evse.tty")
-        with SimServer(link=link, control_port=0, baud=a.baud, ev_connected=False) as sim:
+        with SimServer(link=link, control_port=0, baud=a.baud, ev_connected=False):
             time.sleep(0.3)
             out = subprocess.run([MPY, SCRIPT, str(a.n)] + cmds, env=firmware_env(link, 0, tmp),
                                  cwd=ROOT, capture_output=True, text=True, timeout=300)

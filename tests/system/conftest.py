@@ -1,6 +1,7 @@
 import pytest
 
 from harness import Rig
+from mosquitto import Broker
 
 
 @pytest.fixture
@@ -23,3 +24,12 @@ def rig(rig_factory):
     r = rig_factory()
     r.wait_connected()
     return r
+
+
+@pytest.fixture
+def broker():
+    """A running mosquitto on 127.0.0.1 (a free port)."""
+    b = Broker()
+    b.start()
+    yield b
+    b.stop()

@@ -3,20 +3,10 @@ grid feed computed in closed loop from the EV's real draw (as a meter would see 
 import threading
 import time
 
-import pytest
 from harness import wait_for
-from test_mqtt_client import Broker
 
 BASE = "emon/openevse"
 VOLTS = 240
-
-
-@pytest.fixture
-def broker():
-    b = Broker()
-    b.start()
-    yield b
-    b.stop()
 
 
 class GridMeter(threading.Thread):

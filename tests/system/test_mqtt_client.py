@@ -3,16 +3,13 @@
 Round trip, broker killed and restarted 10x (reconnect < 5 s each, resubscribed), last
 will when the MicroPython process vanishes, and a 10 s frozen link (freeze proxy) during
 which a 10 ms ticker inside the MicroPython loop must never stall more than 50 ms.
-The helpers (Broker, Proc, free_port) are reused by test_mqtt_gateway.py and bench/.
+The helpers (Proc, micropython, PROBE) are reused by bench/; the broker is tests/system/mosquitto.py.
 """
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -20,94 +17,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MICROPYPATH = ".frozen:%s/firmware:%s/boards/unix" % (ROOT, ROOT)
-
-def needs_broker(fn):
-    """Marks tests that use mosquitto. Nothing is skipped: `make test` installs it
-    (tools/ensure_deps.sh) and a missing broker fails the test loudly."""
-    return fn
-
-
-def _require_mosquitto():
-    if not os.path.exists(MOSQUITTO) or not shutil.which("mosquitto_pub"):
-        raise RuntimeError("mosquitto / mosquitto-clients not installed: run `make deps`")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-class Broker:
-    """mosquitto on 127.0.0.1:<random port> with a temp config; start/kill/stop by pid."""
-
-    def __init__(self, port=None):
-        self.port = port or free_port()
-        self.dir = tempfile.mkdtemp(prefix="mosq")
-        self.conf = os.path.join(self.dir, "mosquitto.conf")
-        with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
-        self.proc = None
-
-    def start(self, timeout=5):
-        _require_mosquitto()
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", self.conf],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        end = time.time() + timeout
-        while time.time() < end:
-            if port_open(self.port):
-                return time.time()
-            time.sleep(0.02)
-        raise RuntimeError("mosquitto did not start")
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def pub(self, topic, msg, retain=False):
-        cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic, "-m", msg]
-        if retain:
-            cmd.append("-r")
-        subprocess.run(cmd, check=True, timeout=5)
-
-    def sub(self, topic, count=1, wait=5, verbose=True):
-        """Start mosquitto_sub in the background; .communicate() gives its output."""
-        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic]
-        cmd += ["-C", str(count), "-W", str(wait)]
-        if verbose:
-            cmd.append("-v")
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def get(self, topic, wait=3):
-        """First message on topic (retained or within wait s), or None."""
-        out, _ = self.sub(topic, 1, wait, verbose=False).communicate(timeout=wait + 5)
-        return out.rstrip("\n") if out else None
 
 
 class Proc:
@@ -229,14 +139,6 @@ asyncio.run(main())
 
 
 @pytest.fixture
-def broker():
-    b = Broker()
-    b.start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
 def probe_script(tmp_path):
     p = tmp_path / "mqtt_probe.py"
     p.write_text(PROBE)
@@ -265,7 +167,6 @@ def _roundtrip(broker, proc, key, timeout=3.0):
     raise AssertionError("no echo for " + key + "\n" + proc.text()[-2000:])
 
 
-@needs_broker
 def test_roundtrip_retained_status(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     try:
@@ -285,7 +186,6 @@ def test_roundtrip_retained_status(broker, probe_script):
         proc.stop()
 
 
-@needs_broker
 def test_broker_restart_10x(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     times = []
@@ -305,7 +205,6 @@ def test_broker_restart_10x(broker, probe_script):
         proc.stop()
 
 
-@needs_broker
 def test_last_will_on_vanish(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     try:
@@ -321,7 +220,6 @@ def test_last_will_on_vanish(broker, probe_script):
         proc.stop()
 
 
-@needs_broker
 def test_frozen_link_never_stalls_loop(broker, probe_script, tmp_path):
     flag = str(tmp_path / "freeze")
     proxy = Proc(

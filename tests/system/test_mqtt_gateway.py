@@ -7,7 +7,6 @@ import time
 
 import pytest
 from harness import wait_for
-from test_mqtt_client import Broker, needs_broker
 
 BASE = "emon/openevse"
 
@@ -23,14 +22,6 @@ def mqtt_config(port, **kw):
 
 
 @pytest.fixture
-def broker():
-    b = Broker()
-    b.start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
 def gw(broker, rig_factory):
     r = rig_factory(config=mqtt_config(broker.port))
     r.wait_connected()
@@ -43,7 +34,6 @@ def _announce(broker):
     return json.loads(m) if m else None
 
 
-@needs_broker
 def test_divertmode_set_switches_to_eco(broker, gw):
     assert gw.status()["divertmode"] == 1
     broker.pub(BASE + "/divertmode/set", "2")
@@ -52,7 +42,6 @@ def test_divertmode_set_switches_to_eco(broker, gw):
     wait_for(lambda: gw.status()["divertmode"] == 1, 5, what="divertmode 1")
 
 
-@needs_broker
 def test_grid_feed_reaches_divert(broker, gw):
     broker.pub("emon/grid", "-1500")
     wait_for(lambda: gw.status()["grid_ie"] == -1500, 5, what="grid_ie -1500")
@@ -60,7 +49,6 @@ def test_grid_feed_reaches_divert(broker, gw):
     wait_for(lambda: gw.status()["grid_ie"] == 250, 5, what="grid_ie 250")
 
 
-@needs_broker
 def test_rapi_in_answers_on_rapi_out(broker, gw):
     sub = broker.sub(BASE + "/rapi/out", 1, 10, verbose=False)
     time.sleep(0.3)
@@ -76,7 +64,6 @@ def test_rapi_in_answers_on_rapi_out(broker, gw):
     assert not [e for e in gw.sim.log_since(0) if e["name"] == "$FR"]
 
 
-@needs_broker
 def test_status_topics_announce_and_config(broker, gw):
     st = gw.status()
     assert broker.get(BASE + "/state", 35) == str(st["state"])
@@ -86,7 +73,6 @@ def test_status_topics_announce_and_config(broker, gw):
     assert cfg["mqtt_topic"] == BASE
 
 
-@needs_broker
 def test_bad_payloads_ignored(broker, gw):
     for topic, msg in [
         (BASE + "/divertmode/set", "7"), (BASE + "/divertmode/set", "eco"),
@@ -104,7 +90,6 @@ def test_bad_payloads_ignored(broker, gw):
     assert "mqtt: ignored" in gw.log()
 
 
-@needs_broker
 def test_last_will_when_gateway_vanishes(broker, gw):
     wait_for(lambda: (_announce(broker) or {}).get("state") == "connected", 5, what="birth")
     gw.fw.send_signal(signal.SIGKILL)
@@ -113,7 +98,6 @@ def test_last_will_when_gateway_vanishes(broker, gw):
              what="last will")
 
 
-@needs_broker
 def test_ha_discovery_when_enabled(broker, rig_factory):
     r = rig_factory(config=mqtt_config(broker.port, ha_discovery=True))
     r.wait_connected()
@@ -130,12 +114,10 @@ def test_ha_discovery_when_enabled(broker, rig_factory):
     assert sel["command_topic"] == BASE + "/divertmode/set"
 
 
-@needs_broker
 def test_ha_discovery_off_by_default(broker, gw):
     assert broker.get("homeassistant/#", 2) is None
 
 
-@needs_broker
 def test_broker_restart_reconnects(broker, gw):
     for n, down in enumerate((0.2, 0.2, 10.0)):
         broker.kill()

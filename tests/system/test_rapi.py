@@ -4,7 +4,7 @@ import os
 import subprocess
 import time
 
-from harness import MPY, ROOT, Rig, wait_for
+from harness import MPY, ROOT, wait_for
 from sim.server import SimServer
 from tools.run import firmware_env
 
