@@ -9,13 +9,12 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import free_port  # noqa: E402
+from harness import Rig  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -237,62 +236,26 @@ def http(method, url, body=None, headers=None, timeout=10):
         return code, raw.decode("utf-8", "replace")
 
 
-class Firmware:
-    """The real firmware (firmware/main.py) under MicroPython with the virtual EVSE on a pty."""
+class Firmware(Rig):
+    """The real firmware (firmware/main.py) under MicroPython with the virtual EVSE on a
+    pty (the harness Rig), plus the web tests' vocabulary."""
 
     def __init__(self, ev=False):
-        sys.path.insert(0, os.path.join(ROOT, "tools"))
-        import run as runner  # tools/run.py: start_sim(), firmware_env()
-
-        self.runner = runner
-        self.dir = tempfile.mkdtemp(prefix="fw-")
-        self.data = os.path.join(self.dir, "data")
-        os.makedirs(self.data)
-        self.link = os.path.join(self.dir, "evse.tty")
-        self.http_port = free_port()
-        self.sim_port = free_port()
-        self.sim = runner.start_sim(self.link, self.sim_port, [] if ev else ["--no-ev"])
-        self.fw = None
-        self.base = "http://127.0.0.1:%d" % self.http_port
-        self.start()
-
-    def start(self):
-        env = self.runner.firmware_env(self.link, self.http_port, self.data)
-        self.log = open(os.path.join(self.dir, "fw.log"), "a")
-        self.fw = subprocess.Popen([self.runner.MPY, os.path.join(ROOT, "firmware", "main.py")], cwd=ROOT,
-                                   env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        t0 = time.time()
-        while time.time() - t0 < 20:
-            try:
-                code, s = http("GET", self.base + "/status", timeout=2)
-                if code == 200 and s.get("evse_connected"):
-                    return
-            except OSError:
-                pass
-            if self.fw.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError("firmware did not come up; log in " + self.log.name)
+        Rig.__init__(self, sim_kwargs={"ev_connected": ev})
+        self.base = self.url
+        self.wait_connected(20)
 
     def restart(self):
         """Ask the gateway to restart (it exits 3 like machine.reset()) and boot it again."""
         http("POST", self.base + "/restart", {"device": "gateway"})
         rc = self.fw.wait(15)
         assert rc == 3, rc
-        self.start()
+        self.stop_firmware()
+        self.start_firmware()
+        self.wait_connected(20)
 
     def sim_state(self):
-        return http("GET", "http://127.0.0.1:%d/state" % self.sim_port)[1]
-
-    def plug(self, on=True):
-        return http("POST", "http://127.0.0.1:%d/ev" % self.sim_port, {"connected": on})
+        return self.evse()
 
     def stop(self):
-        for p in (self.fw, self.sim):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.close()
