@@ -19,6 +19,18 @@ BUILD = "mpy-0.1.0"
 
 _restart = None
 
+# (gw attribute, module, class): services always started
+SERVICES = (
+    ("wifi", "net.wifi", "WifiManager"),
+    ("divert", "divert.service", "DivertService"),
+    ("limits", "limits", "LimitService"),
+)
+# (gw attribute, module, class, the setting that enables it): imported and started on demand
+OPTIONAL = (
+    ("mqtt", "net.mqtt_service", "MqttService", "mqtt_enabled"),
+    ("emoncms", "net.emoncms", "EmoncmsService", "emoncms_enabled"),
+)
+
 
 def _data_path(name):
     import os
@@ -78,22 +90,31 @@ async def run(gw):
         asyncio.create_task(supervise("rapi-reader", gw.rapi.reader)),
         asyncio.create_task(supervise("evse", gw.manager.run)),
     ]
-    for name, mod, cls in (
-        ("wifi", "net.wifi", "WifiManager"),
-        ("divert", "divert.service", "DivertService"),
-        ("limits", "limits", "LimitService"),
-        ("mqtt", "net.mqtt_service", "MqttService"),
-        ("emoncms", "net.emoncms", "EmoncmsService"),
-    ):
+
+    def start(name, mod, cls):
         try:
             svc = getattr(__import__(mod, None, None, [cls]), cls)(gw)
         except ImportError as e:
             print("main: no", name, "service:", repr(e))
-            continue
+            return
         setattr(gw, name, svc)
         if hasattr(svc, "status"):
             gw.status_parts.append(svc.status)
         tasks.append(asyncio.create_task(supervise(name, svc.run)))
+
+    for name, mod, cls in SERVICES:
+        start(name, mod, cls)
+
+    # Optional services are imported only once enabled (RAM: MQTT alone is ~12 KB on the
+    # ESP32); until then status.NEUTRAL reports them as not connected.
+    def enable(keys=None):
+        for name, mod, cls, key in OPTIONAL:
+            if (keys is None or key in keys) and getattr(gw, name, None) is None \
+                    and gw.config.get(key):
+                start(name, mod, cls)
+
+    enable()
+    gw.config.on_change.append(enable)
     if gw.wifi is not None:
         gw.manager.on_wifi_request = gw.wifi.request_mode
     from web.app import create_app
