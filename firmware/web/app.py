@@ -30,6 +30,11 @@ PROBES = (
     "/canonical.html",
     "/success.txt",
 )
+GET = ("GET",)
+POST = ("POST",)
+PATCH = ("PATCH",)
+DELETE = ("DELETE",)
+GP = ("GET", "POST")
 JSON_CT = {"Content-Type": "application/json"}
 TEXT_CT = {"Content-Type": "text/plain"}
 
@@ -181,6 +186,32 @@ def _config_info(gw):
     return d
 
 
+class _Path:
+    """A route's URL pattern, matched without a regex: a fixed path, or a prefix and one
+    trailing integer segment ("/claims/<int:client>"). microdot's URLPattern compiles a regex
+    per route on its first match and keeps it (about 40 routes here)."""
+
+    def __init__(self, url):
+        i = url.find("<int:")
+        self.url = url if i < 0 else url[:i]
+        self.arg = None if i < 0 else url[i + 5:-1]
+
+    def match(self, path):
+        """The route's arguments when path matches, else None (URLPattern.match)."""
+        if self.arg is None:
+            return {} if path == self.url else None
+        if not path.startswith(self.url):
+            return None
+        v = path[len(self.url):]
+        digits = v[1:] if v[:1] == "-" else v
+        if not digits:
+            return None
+        for c in digits:
+            if c not in "0123456789":
+                return None
+        return {self.arg: int(v)}
+
+
 class _Peer:
     """One /ws client: changes from the bus are merged into `pending` (non-blocking) and
     its sender task writes them out."""
@@ -204,6 +235,15 @@ def create_app(gw, static_dir=None):
     app = Microdot()
     app.restart_delay_ms = 500
     peers = []
+
+    def route(url, methods=GET):
+        # app.route() with a light pattern object; microdot's url_map entries are
+        # (methods, pattern, handler, url_prefix, subapp)
+        def add(f):
+            app.url_map.append((methods, _Path(url), f, "", None))
+            return f
+
+        return add
 
     def cfg(key, default=None):
         try:
@@ -256,7 +296,7 @@ def create_app(gw, static_dir=None):
         return Response("Unauthorized", 401, {"WWW-Authenticate": 'Basic realm="%s"' % realm, "Content-Type": "text/plain"})
 
     # ---------------------------------------------------------------- static UI
-    @app.get("/")
+    @route("/")
     async def index(req):
         host = req.headers.get("Host", "").split(":")[0]
         # captive portal: a phone probing some other site by name gets sent to us
@@ -264,7 +304,7 @@ def create_app(gw, static_dir=None):
             return redirect("http://%s/" % AP_IP)
         return Response.send_file(static + "/index.html", compressed=True, file_extension=".gz")
 
-    @app.get("/index.html")
+    @route("/index.html")
     async def index2(req):
         return Response.send_file(static + "/index.html", compressed=True, file_extension=".gz")
 
@@ -274,7 +314,7 @@ def create_app(gw, static_dir=None):
         return "", 404
 
     for p in PROBES:
-        app.route(p)(probe)
+        route(p)(probe)
 
     @app.errorhandler(404)
     async def not_found(req):
@@ -283,11 +323,11 @@ def create_app(gw, static_dir=None):
         return "", 404
 
     # ---------------------------------------------------------------- status
-    @app.get("/status")
+    @route("/status")
     async def status_get(req):
         return _stream_json(gw.status())
 
-    @app.post("/status")
+    @route("/status", POST)
     async def status_post(req):
         d = _json_body(req)
         if not isinstance(d, dict):
@@ -315,7 +355,7 @@ def create_app(gw, static_dir=None):
         return out
 
     # ---------------------------------------------------------------- config
-    @app.get("/config")
+    @route("/config")
     async def config_get(req):
         d = gw.config.public()
         for k, v in _config_info(gw).items():
@@ -323,7 +363,7 @@ def create_app(gw, static_dir=None):
                 d[k] = v
         return _stream_json(d)
 
-    @app.post("/config")
+    @route("/config", POST)
     async def config_post(req):
         if req.headers.get("X-Storage") == "factory":
             return _msg("Factory settings locked", 423)
@@ -342,7 +382,7 @@ def create_app(gw, static_dir=None):
             return _msg(getattr(e, "msg", None) or str(e), 400, field)
         return {"config_version": config_version(), "msg": "done" if changed else "no change"}
 
-    @app.route("/savenetwork", methods=["GET", "POST"])
+    @route("/savenetwork", GP)
     async def save_network(req):
         p = _params(req)
         ssid = p.get("ssid", "")
@@ -365,7 +405,7 @@ def create_app(gw, static_dir=None):
         return "saved", 200, TEXT_CT
 
     # ---------------------------------------------------------------- RAPI
-    @app.route("/r", methods=["GET", "POST"])
+    @route("/r", GP)
     async def rapi(req):
         p = _params(req)
         as_json = "json" in p and p["json"] != "0"
@@ -387,14 +427,14 @@ def create_app(gw, static_dir=None):
             body += "<p><strong>Error:</strong>" + reply
         return body + _RAPI_TAIL, 200 if ok else (400 if reply == "RAPI_RESPONSE_BLOCKED" else 500), {"Content-Type": "text/html"}
 
-    app.route("/rapi", methods=["GET", "POST"])(rapi)
+    route("/rapi", GP)(rapi)
 
     # ---------------------------------------------------------------- override
-    @app.get("/override")
+    @route("/override")
     async def override_get(req):
         return gw.override_get() or {}
 
-    @app.post("/override")
+    @route("/override", POST)
     async def override_post(req):
         d = _json_body(req)
         if not isinstance(d, dict):
@@ -407,34 +447,34 @@ def create_app(gw, static_dir=None):
         await _maybe_await(gw.override_set(props))
         return _msg("Created", 201)
 
-    @app.patch("/override")
+    @route("/override", PATCH)
     async def override_patch(req):
         await _maybe_await(gw.override_toggle())
         return _msg("Updated")
 
-    @app.delete("/override")
+    @route("/override", DELETE)
     async def override_delete(req):
         await _maybe_await(gw.override_clear())
         return _msg("Deleted")
 
     # ---------------------------------------------------------------- claims
-    @app.get("/claims")
+    @route("/claims")
     async def claims_list(req):
         return gw.claims.list()
 
-    @app.get("/claims/target")
+    @route("/claims/target")
     async def claims_target(req):
         props, winners = gw.claims.target()
         return {"properties": props, "claims": winners}
 
-    @app.get("/claims/<int:client>")
+    @route("/claims/<int:client>")
     async def claim_get(req, client):
         c = gw.claims.get(client)
         if c is None:
             return _msg("Not found", 404)
         return c
 
-    @app.post("/claims/<int:client>")
+    @route("/claims/<int:client>", POST)
     async def claim_post(req, client):
         d = _json_body(req)
         if not isinstance(d, dict):
@@ -446,14 +486,14 @@ def create_app(gw, static_dir=None):
             return _msg("Could not make claim: " + str(e), 400)
         return _msg("done")
 
-    @app.delete("/claims/<int:client>")
+    @route("/claims/<int:client>", DELETE)
     async def claim_delete(req, client):
         if gw.claims.release(client):
             return _msg("done")
         return _msg("Not found", 404)
 
     # ---------------------------------------------------------------- divert, limit
-    @app.route("/divertmode", methods=["GET", "POST"])
+    @route("/divertmode", GP)
     async def divertmode(req):
         v = _params(req).get("divertmode", "")
         try:
@@ -462,7 +502,7 @@ def create_app(gw, static_dir=None):
             return "divertmode must be 1 or 2", 400, TEXT_CT
         return "Divert Mode changed", 200, TEXT_CT
 
-    @app.route("/shaper", methods=["GET", "POST"])
+    @route("/shaper", GP)
     async def shaper(req):
         fn = getattr(gw, "set_shaper", None)
         if fn is None:
@@ -473,11 +513,11 @@ def create_app(gw, static_dir=None):
         fn(v == "1")
         return "Current Shaper state changed", 200, TEXT_CT
 
-    @app.get("/limit")
+    @route("/limit")
     async def limit_get(req):
         return gw.limit_get() or {}
 
-    @app.post("/limit")
+    @route("/limit", POST)
     async def limit_post(req):
         d = _json_body(req)
         if not isinstance(d, dict):
@@ -494,14 +534,14 @@ def create_app(gw, static_dir=None):
         await _maybe_await(gw.limit_set({"type": t, "value": int(v), "auto_release": ar}))
         return _msg("done", 201)
 
-    @app.delete("/limit")
+    @route("/limit", DELETE)
     async def limit_delete(req):
         if await _maybe_await(gw.limit_clear()) is False:
             return _msg("no limit")
         return _msg("done")
 
     # ---------------------------------------------------------------- system
-    @app.route("/restart", methods=["GET", "POST"])
+    @route("/restart", GP)
     async def restart(req):
         if req.method == "GET":
             if req.headers.get("X-Requested-With") is None:
@@ -517,24 +557,24 @@ def create_app(gw, static_dir=None):
         later(gw.restart, dev)
         return _msg("restart " + dev)
 
-    @app.route("/reset", methods=["GET", "POST"])
+    @route("/reset", GP)
     async def reset(req):
         if req.method == "GET" and req.headers.get("X-Requested-With") is None:
             return "", 403
         later(gw.factory_reset)
         return "1", 200, TEXT_CT
 
-    @app.get("/scan")
+    @route("/scan")
     async def scan(req):
         nets = await _maybe_await(gw.wifi.scan())
         return list(nets or [])
 
-    @app.get("/emoncms/describe")
+    @route("/emoncms/describe")
     async def emoncms_describe(req):
         return "openevse", 200, {"Content-Type": "text/plain", "Access-Control-Allow-Origin": "*"}
 
     # ---------------------------------------------------------------- websocket
-    @app.route("/ws")
+    @route("/ws")
     async def ws_route(req):
         if len(peers) >= MAX_WS:
             return _msg("too many websocket clients", 503)
