@@ -40,6 +40,12 @@ class Gateway:
 
         return status.build(self)
 
+    def status_items(self):
+        """status() as (key, value) pairs, for streaming it out (status.items)."""
+        import status
+
+        return status.items(self)
+
     def _own_status(self):
         gc.collect()
         free = gc.mem_free() if hasattr(gc, "mem_free") else 0

@@ -22,15 +22,43 @@ def iso_time(t):
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo, d, h, mi, s)
 
 
-def build(gw):
-    d = dict(NEUTRAL)
+def _parts(gw):
+    """Each part's dict, in order (later parts win), the clock last."""
+    out = []
     for part in gw.status_parts:
         try:
-            d.update(part())
+            out.append(part())
         except Exception as e:
             print("status: part failed", repr(e))
-    t = unix_time()
-    d["time"] = iso_time(t)
-    d["local_time"] = d["time"]
-    d["offset"] = "+0000"
+    t = iso_time(unix_time())
+    out.append({"time": t, "local_time": t, "offset": "+0000"})
+    return out
+
+
+def items(gw):
+    """The (key, value) pairs of build(gw), without building the ~90-key dict (one ~2 KB
+    block, hard to find in a fragmented heap): each key from the last part that has it,
+    then NEUTRAL for the keys no part has. Key order differs from build()."""
+    ps = _parts(gw)
+    n = len(ps)
+    for i in range(n):
+        p = ps[i]
+        for k in p:
+            for j in range(i + 1, n):
+                if k in ps[j]:
+                    break
+            else:
+                yield k, p[k]
+    for k in NEUTRAL:
+        for p in ps:
+            if k in p:
+                break
+        else:
+            yield k, NEUTRAL[k]
+
+
+def build(gw):
+    d = dict(NEUTRAL)
+    for p in _parts(gw):
+        d.update(p)
     return d

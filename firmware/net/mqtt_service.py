@@ -9,6 +9,7 @@ from net.mqtt import MQTTClient, valid_filter
 
 PERIOD = 30000  # ms between full status publishes
 BACKOFF_MAX = 4000  # ms: retry a lost broker at least this often (C++ gateway: every 5 s)
+OUTBOX = 24  # messages queued in the client; the rest wait in _pending (RAM: each ~150 B x64)
 MAX_CMD = 512  # bytes: larger command payloads are ignored
 MAX_NUM = 24  # bytes: a feed value
 WATCH = (
@@ -66,6 +67,7 @@ class MqttService:
         self.stats = {"bad": 0, "feeds": 0, "commands": 0, "rapi": 0}
         self.last_bad = None
         self._pending = {}  # status key -> value, coalesced until published
+        self._full = None  # (key, value) iterator of a full status publish in progress
         self._q = []  # (topic, payload, retain) sent before status keys
         self._wake = asyncio.Event()
         self._reconf = False
@@ -150,7 +152,7 @@ class MqttService:
         c = MQTTClient(
             self.name, g("mqtt_server"), int(g("mqtt_port", 1883)), g("mqtt_user") or None,
             g("mqtt_pass") or None, 30, (self.announce, will.encode(), True, 1), ssl,
-            self._on_msg, self._on_connect, backoff_max=BACKOFF_MAX,
+            self._on_msg, self._on_connect, outbox=OUTBOX, backoff_max=BACKOFF_MAX,
         )
         b = self.base + b"/"
         for t in (b"divertmode/set", b"rapi/in/#", b"override/set", b"config/set",
@@ -187,11 +189,12 @@ class MqttService:
                         self._on_connected()
                     self._need_full = False
                     last_full = ticks_ms()
-                    self._pending.update(self.gw.status())
+                    self._full = self._status_items()
                 self._flush(c)
             else:
                 self._pending = {}
-            if c.connected and (self._q or self._pending):
+                self._full = None
+            if c.connected and (self._q or self._pending or self._full is not None):
                 await sleep_ms(20)  # outbox full: let it drain
                 continue
             self._wake.clear()
@@ -206,17 +209,39 @@ class MqttService:
         if self._q:
             return
         b = self.base + b"/"
+        full = self._full
+        while full is not None:  # a key also pending goes out below, with its newer value
+            if c.room() <= 2:
+                return
+            try:
+                k, v = next(full)
+            except StopIteration:
+                self._full = full = None
+                break
+            if k not in self._pending:
+                c.publish(b + k.encode(), _val(v), self.retain)
         for k in list(self._pending):
             if c.room() <= 2:
                 return
             v = self._pending.pop(k)
             c.publish(b + k.encode(), _val(v), self.retain)
 
+    def _status_items(self):
+        """The /status (key, value) pairs; streamed from the Gateway (no ~90-key dict)."""
+        f = getattr(self.gw, "status_items", None)
+        return f() if f is not None else iter(self.gw.status().items())
+
+    def _status_get(self, key, default=None):
+        for k, v in self._status_items():
+            if k == key:
+                return v
+        return default
+
     def _on_connected(self):
         """Birth, retained state topics and HA discovery, after every (re)connect."""
         ip = ""
         try:
-            ip = self.gw.status().get("ipaddress", "")
+            ip = self._status_get("ipaddress", "")
         except Exception:
             pass
         birth = {"state": "connected", "id": self.serial, "name": self.name,
@@ -314,7 +339,7 @@ class MqttService:
 
     def _max_current(self):
         try:
-            v = self.gw.status().get("max_current_hard") or 32
+            v = self._status_get("max_current_hard") or 32
         except Exception:
             v = 32
         return v if 6 < v <= 80 else 32

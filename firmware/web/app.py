@@ -82,12 +82,13 @@ def _is_num(v):
     return not isinstance(v, bool) and isinstance(v, (int, float)) and v == v
 
 
-def _json_chunks(d, size=512):
-    """Serialise a flat-ish dict in chunks so /status and /config never build one big string."""
+def _json_chunks(pairs, size=512):
+    """Serialise (key, value) pairs as a JSON object in chunks so /status and /config never
+    build one big string."""
     buf = "{"
     first = True
-    for k in list(d):
-        item = json.dumps(k) + ":" + json.dumps(d[k])
+    for k, v in pairs:
+        item = json.dumps(k) + ":" + json.dumps(v)
         buf = buf + item if first else buf + "," + item
         first = False
         if len(buf) >= size:
@@ -96,8 +97,8 @@ def _json_chunks(d, size=512):
     yield buf + "}"
 
 
-def _stream_json(d, code=200):
-    return Response(_json_chunks(d), code, {"Content-Type": "application/json"})
+def _stream_json(pairs, code=200):
+    return Response(_json_chunks(pairs), code, JSON_CT)
 
 
 def _is_ip(h):
@@ -235,12 +236,16 @@ def create_app(gw, static_dir=None):
     app = Microdot()
     app.restart_delay_ms = 500
     peers = []
+    paths = {}  # url -> _Path, shared by the routes of one URL (only while building)
 
     def route(url, methods=GET):
         # app.route() with a light pattern object; microdot's url_map entries are
         # (methods, pattern, handler, url_prefix, subapp)
         def add(f):
-            app.url_map.append((methods, _Path(url), f, "", None))
+            p = paths.get(url)
+            if p is None:
+                p = paths[url] = _Path(url)
+            app.url_map.append((methods, p, f, "", None))
             return f
 
         return add
@@ -325,7 +330,8 @@ def create_app(gw, static_dir=None):
     # ---------------------------------------------------------------- status
     @route("/status")
     async def status_get(req):
-        return _stream_json(gw.status())
+        it = getattr(gw, "status_items", None)  # the Gateway streams; a plain dict also works
+        return _stream_json(it() if it is not None else gw.status().items())
 
     @route("/status", POST)
     async def status_post(req):
@@ -361,7 +367,7 @@ def create_app(gw, static_dir=None):
         for k, v in _config_info(gw).items():
             if k not in d or k in _LIVE_KEYS:
                 d[k] = v
-        return _stream_json(d)
+        return _stream_json(d.items())
 
     @route("/config", POST)
     async def config_post(req):
@@ -584,7 +590,8 @@ def create_app(gw, static_dir=None):
         gw.bus.subscribe(peer.push)
         sender = None
         try:
-            await ws.send(json.dumps(gw.status()))
+            it = getattr(gw, "status_items", None)
+            await _ws_send_pieces(ws, it() if it is not None else gw.status().items())
             sender = asyncio.create_task(_ws_sender(ws, peer))
             while True:
                 opcode, payload = await ws._read_frame()
@@ -615,7 +622,28 @@ def create_app(gw, static_dir=None):
         return Response.already_handled
 
     app.ws_peers = peers
+    paths.clear()
     return app
+
+
+async def _ws_send_pieces(ws, pairs):
+    """Send (key, value) pairs as one JSON TEXT frame, written piece by piece: a full status
+    is ~2.5 KB, and ws.send() would copy it three times (str, bytes, frame) in single blocks
+    that a fragmented heap may not have. Only before the sender task starts (no interleaving)."""
+    pieces = [c.encode() for c in _json_chunks(pairs)]
+    n = 0
+    for c in pieces:
+        n += len(c)
+    hdr = bytearray((0x80 | WebSocket.TEXT,))
+    if n < 126:
+        hdr.append(n)
+    else:  # < 64 KiB: a status is a few KB
+        hdr.append(126)
+        hdr.extend(n.to_bytes(2, "big"))
+    w = ws.request.sock[1]
+    await w.awrite(hdr)
+    for c in pieces:
+        await w.awrite(c)
 
 
 async def _ws_sender(ws, peer):
