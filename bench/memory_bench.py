@@ -7,7 +7,7 @@ boot (total - /status free_heap) with a large heap.
 
 64-bit unix figures are roughly 1.7-2x the ESP32's (GC blocks of 32 B instead of 16 B).
 
-Usage: .venv/bin/python bench/memory_bench.py [--hold S] [--step N] [--tree py|mpy|both]"""
+Usage: .venv/bin/python bench/memory_bench.py [--hold S] [--step N] [--tree py|mpy|both] [--mqtt]"""
 import argparse
 import os
 import sys
@@ -26,19 +26,32 @@ def main():
     ap.add_argument("--lo", type=int, default=64, help="known-failing heap in wK (default 64)")
     ap.add_argument("--hi", type=int, default=256, help="known-passing heap in wK (default 256)")
     ap.add_argument("--tree", choices=("py", "mpy", "both"), default="both")
+    ap.add_argument("--mqtt", action="store_true", help="MQTT enabled against a local mosquitto")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     ensure_mpy_tree()
     trees = ("py", "mpy") if a.tree == "both" else (a.tree,)
     rows = []
-    for tree in trees:
-        big = run_gate(tree, "1024wK", min(a.hold, 10))
-        if not big["ok"]:
-            raise SystemExit("%s tree does not run even at 1024wK: %s\n%s" % (tree, big["why"], big["log"]))
-        n, best = min_heap(tree, a.lo, a.hi, a.hold, a.step, a.verbose)
-        rows.append((tree, n, best, big))
+    broker = None
+    if a.mqtt:
+        from mosquitto import Broker
+
+        broker = Broker()
+        broker.start()
+    port = broker.port if broker else None
+    try:
+        for tree in trees:
+            big = run_gate(tree, "1024wK", min(a.hold, 10), mqtt_port=port)
+            if not big["ok"]:
+                raise SystemExit("%s tree does not run even at 1024wK: %s\n%s" % (tree, big["why"], big["log"]))
+            n, best = min_heap(tree, a.lo, a.hi, a.hold, a.step, a.verbose, mqtt_port=port)
+            rows.append((tree, n, best, big))
+    finally:
+        if broker:
+            broker.stop()
     print()
-    print("whole firmware (EVSE link, /status, 1 WebSocket, MQTT off), unix x64, hold %gs" % a.hold)
+    print("whole firmware (EVSE link, /status, 1 WebSocket, MQTT %s), unix x64, hold %gs" % (
+        "on" if a.mqtt else "off", a.hold))
     print("%-5s %9s %14s %16s %16s %18s %11s" % (
         "tree", "min heap", "= bytes (x64)", "free after boot", "free there (min)",
         "in use after boot", "ESP32 est."))
