@@ -1,7 +1,6 @@
 # Gateway entry point: load settings, build the services, run one asyncio loop.
 # A task that crashes is logged and restarted; it never takes the gateway down.
 import asyncio
-import sys
 
 import board
 from claims import Claims

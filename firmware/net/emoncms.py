@@ -8,6 +8,7 @@ import json
 import socket
 
 from compat import ticks_add, ticks_diff, ticks_ms, wait_for_ms
+from net import tls_context
 
 PERIOD = 30000  # ms between posts (the C++ gateway posts on each ~30 s EVSE data bundle)
 TIMEOUT = 5000  # ms for one whole request: connect, send, reply
@@ -185,19 +186,6 @@ def backoff_ms(fails):
 # -- I/O ----------------------------------------------------------------------------------
 
 
-def _tls_context():
-    """TLS without certificate checks (no CA store on the device), as mqtt_service."""
-    import ssl
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        ctx.check_hostname = False
-    except AttributeError:
-        pass
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 async def _exchange(reader, writer, req, limit):
     writer.write(req)
     await writer.drain()
@@ -365,7 +353,7 @@ class EmoncmsService:
             ctx = None
             if tls:
                 if self._tls is None:
-                    self._tls = _tls_context()
+                    self._tls = tls_context()
                 ctx = self._tls
             raw = await http_get(ai, req, TIMEOUT, ctx, host)
             stage = "reply"

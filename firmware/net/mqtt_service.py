@@ -5,6 +5,7 @@ import asyncio
 import json
 
 from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from net import tls_context
 from net.mqtt import MQTTClient, valid_filter
 
 PERIOD = 30000  # ms between full status publishes
@@ -148,7 +149,7 @@ class MqttService:
         will = json.dumps({"state": "disconnected", "id": self.serial, "name": self.name})
         ssl = None
         if g("mqtt_protocol") == "mqtts":
-            ssl = _tls()
+            ssl = tls_context()
         c = MQTTClient(
             self.name, g("mqtt_server"), int(g("mqtt_port", 1883)), g("mqtt_user") or None,
             g("mqtt_pass") or None, 30, (self.announce, will.encode(), True, 1), ssl,
@@ -420,14 +421,3 @@ class MqttService:
             self._rapi_busy -= 1
 
 
-def _tls():
-    """TLS without server authentication (the device has no CA store)."""
-    import ssl
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        ctx.check_hostname = False
-    except AttributeError:
-        pass
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
