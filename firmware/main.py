@@ -122,6 +122,9 @@ async def run(gw):
     tasks.append(asyncio.create_task(
         supervise("web", lambda: app.start_server(host="0.0.0.0", port=board.http_port))))
     tasks.append(asyncio.create_task(supervise("watchdog", _watchdog)))
+    from net import mdns
+
+    tasks.append(asyncio.create_task(supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
     print("main: gateway up, web on port", board.http_port)
     await _restart.wait()
     await sleep_ms(300)  # let the HTTP reply go out

@@ -8,6 +8,7 @@ BUILDENV = "micropython_esp32"
 data_dir = "/data"
 http_port = 80
 dns_port = 53
+mdns_port = 5353
 static_dir = "/web/static"
 heap_info = True
 

@@ -14,7 +14,8 @@ def _env(name, default):
 
 data_dir = _env("OEVSE_DATA", "data")
 http_port = int(_env("HTTP_PORT", "8080"))
-dns_port = int(_env("DNS_PORT", "5353"))
+dns_port = int(_env("DNS_PORT", "5300"))  # captive DNS (53 on the chip)
+mdns_port = int(_env("MDNS_PORT", "5353"))
 static_dir = _env("OEVSE_STATIC", "firmware/web/static")
 heap_info = True
 

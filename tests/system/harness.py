@@ -55,7 +55,8 @@ class Rig:
         kw.update(sim_kwargs or {})
         self.sim = SimServer(link=self.link, control_port=0, **kw).start()
         self.http_port = free_port()
-        self.extra_env = {"DNS_PORT": str(free_port(socket.SOCK_DGRAM))}
+        self.extra_env = {"DNS_PORT": str(free_port(socket.SOCK_DGRAM)),
+                          "MDNS_PORT": str(free_port(socket.SOCK_DGRAM))}
         self.extra_env.update(env or {})
         self.heap = heap
         self.fw = None
