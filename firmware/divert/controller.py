@@ -117,6 +117,14 @@ DEFAULTS = {
 }
 
 
+def _dt(prev, now_ms, cap):
+    # ms since prev (0 for the first call or a clock step back), capped: a long gap must not
+    # weigh like hours of samples
+    if prev is None:
+        return 0
+    return _clampi(now_ms - prev, 0, cap)
+
+
 def _clampi(x, lo, hi):
     if x < lo:
         return lo
@@ -248,11 +256,7 @@ class DivertController:
         if s < 0:
             s = 0
         prev = self._last_feed_ms
-        dt = 0 if prev is None else now_ms - prev
-        if dt < 0:
-            dt = 0
-        if dt > 60000:
-            dt = 60000
+        dt = _dt(prev, now_ms, 60000)
         first = prev is None or now_ms - prev >= self.stale_ms
         self._last_feed_ms = now_ms
         self.surplus_ma = s
@@ -352,12 +356,7 @@ class DivertController:
         if voltage_mv is not None:
             voltage_mv = int(voltage_mv)
             self._evse_v_mv = voltage_mv if _V_MIN_MV <= voltage_mv <= _V_MAX_MV else None
-        prev = self._last_upd_ms
-        dt = 0 if prev is None else now_ms - prev
-        if dt < 0:
-            dt = 0
-        if dt > 10000:
-            dt = 10000
+        dt = _dt(self._last_upd_ms, now_ms, 10000)
         self._last_upd_ms = now_ms
         self._ev_int += amps_ma * dt
         self._ev_t += dt

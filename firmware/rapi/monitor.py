@@ -32,7 +32,6 @@ class EvseMonitor:
         self.hb_ok = False
         self.hb_armed = False
         self._soft_pending = False
-        self.applied = 0  # set commands sent to follow the target
         self.on_unplug = []  # callbacks fn() at the end of a session
         self.on_button = None  # fn(press) for $AN: "0" short, "1" long
         self.on_wifi_request = None  # fn(mode) for $WF: "00" AP, "01" client, "02" AP default
@@ -274,13 +273,11 @@ class EvseMonitor:
         want_on = props["state"] == "active"
         if want_on and m.state >= 254:
             ln = await self._cmd("$FE")
-            self.applied += 1
             self._state_known = False
             if ln and ln.ok:
                 await self._read_gs()
         elif not want_on and m.state < 254:
             ln = await self._cmd("$FS")
-            self.applied += 1
             self._state_known = False
             if ln and ln.ok:
                 await self._read_gs()
@@ -290,7 +287,6 @@ class EvseMonitor:
         if amps != m.pilot:
             self._pilot_known = False
             ln = await self._cmd("$SC %d V" % amps)
-            self.applied += 1
             # only the expected echo is trusted; anything else is re-read (and confirmed)
             if ln is not None and ln.ok and ln.fields == [str(amps)]:
                 m.set("pilot", amps)

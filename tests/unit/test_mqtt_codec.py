@@ -136,12 +136,3 @@ def test_outbox_drops_oldest():
     c.subscribe(b"a/#")
     c.subscribe(b"a/#")
     assert c._subs == [b"a/#"]
-
-
-if __name__ == "__main__":
-    n = 0
-    for name in sorted(globals()):
-        if name.startswith("test_"):
-            globals()[name]()
-            n += 1
-    print("ok", n)

@@ -204,12 +204,3 @@ def test_ha_disabled_by_default():
     s._build()
     s._on_connected()
     assert not [t for t, _, _ in s._q if t.startswith(b"homeassistant/")]
-
-
-if __name__ == "__main__":
-    n = 0
-    for name in sorted(globals()):
-        if name.startswith("test_"):
-            globals()[name]()
-            n += 1
-    print("ok", n)
