@@ -88,6 +88,7 @@ async def run(gw):
     tasks = [
         asyncio.create_task(supervise("rapi-reader", gw.rapi.reader)),
         asyncio.create_task(supervise("evse", gw.manager.run)),
+        asyncio.create_task(supervise("heartbeat", gw.manager.heartbeat)),
     ]
 
     def start(name, mod, cls):

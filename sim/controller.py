@@ -830,6 +830,10 @@ class Controller:
                 self.capacity = fallback
             self.hs_trigger = 2
             self.hs_last_pulse = now_ms
+            # marker in the command log: a current change after this is the
+            # controller's own doing, and re-applying the target is right
+            self.log.append({"index": len(self.log), "name": "!heartbeat-expired", "args": [],
+                             "seq": None, "t_ms": now_ms, "reply": None})
 
     def _temperature(self, now_ms):
         if self.eeprom.get("flags") & ECF_TEMP_CHK_DISABLED:
@@ -896,7 +900,7 @@ class Controller:
             "boots": self.boots,
             "rebooting": self.rebooting,
             "command_counts": dict(self.command_counts),
-            "commands_total": len(self.log),
+            "commands_total": sum(self.command_counts.values()),
             "rejected": dict(self.rejected),
             "rtc": self.rtc_now(now_ms).isoformat(),
             "ev": self.ev.snapshot() if self.ev is not None else None,

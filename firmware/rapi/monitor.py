@@ -3,7 +3,7 @@
 # $AT/$AB, flags a silent controller and applies the claims' target ($FE/$FS, $SC n V).
 import asyncio
 
-from compat import ticks_diff, ticks_ms, wait_for_ms
+from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 from rapi import model as M
 from rapi.client import RapiError, RapiTimeout
 
@@ -11,6 +11,7 @@ TICK_MS = 1000
 STATE_POLL_MS = 10000  # $GS safety net for a lost $AT (C++: 30 s)
 SLOW_POLL_MS = 30000  # $GP temperatures, $GU energy when idle
 SILENT_MS = 3000  # no good reply for this long -> controller lost
+PULSE_MS = 1000  # $SY pulse period (C++: 1 s; the controller's default interval is 5 s)
 HB_ACK = 165
 
 
@@ -242,18 +243,24 @@ class EvseMonitor:
                 self.m.set("total_wh", v[1])
 
     async def _pulse(self):
-        if not self.hb_armed:
-            await self.heartbeat_setup()
-            return
-        if not self.hb_ok:
-            return
         # A pulse only restarts the controller's timer, so repeating one is harmless.
         try:
-            ln = await self.rapi.command("$SY", retries=2)
+            ln = await self.rapi.command("$SY", retries=2 if self.m.evse_connected else 0)
         except RapiError:
             return
         if not ln.ok and ln.fields:
             await self._cmd("$SY %d" % HB_ACK)
+
+    async def heartbeat(self):
+        """Forever task: pulse $SY every second, as the C++ gateway does. It runs apart
+        from the polls so that a noisy link, where one tick of polls can take seconds,
+        never starves the controller's supervision into its fallback current. It goes on
+        while the link is down or a boot sequence runs: supervision lives in the
+        controller's EEPROM, and only a reboot ($AB) clears hb_armed until re-armed."""
+        while True:
+            await sleep_ms(PULSE_MS)
+            if self.hb_armed and self.hb_ok:
+                await self._pulse()
 
     # -- target --------------------------------------------------------------------
     async def apply(self):
@@ -356,7 +363,8 @@ class EvseMonitor:
 
     async def _poll(self, now):
         m = self.m
-        await self._pulse()
+        if not self.hb_armed:
+            await self.heartbeat_setup()
         await self._apply_if_poked()
         if m.charging:
             await self._read_gg()

@@ -2,6 +2,7 @@
 import asyncio
 
 import claims as C
+from compat import sleep_ms
 import config
 from events import Bus
 from rapi import codec
@@ -118,3 +119,43 @@ def test_unplug_releases_auto_release_claims():
     mon._state_known = False
     asyncio.run(mon.apply())
     assert m.vehicle == 0 and cl.get(7) is None
+
+
+class SlowRapi(FakeRapi):
+    """One command at a time (as the real client's lock) and each read takes 250 ms,
+    like a noisy link where replies must be retried."""
+
+    def __init__(self):
+        super().__init__()
+        self._lock = asyncio.Lock()
+
+    async def command(self, cmd, timeout_ms=None, retries=None):
+        async with self._lock:
+            if cmd.startswith("$G"):
+                await sleep_ms(250)
+            return await FakeRapi.command(self, cmd, timeout_ms, retries)
+
+
+def test_heartbeat_pulses_between_slow_polls():
+    bus = Bus()
+    m = M.EvseModel(bus)
+    rapi = SlowRapi()
+    mon = EvseMonitor(rapi, m, C.Claims(m.limits), config.Config(), bus)
+    m.evse_connected = True
+    mon._need_boot = False
+    mon.hb_armed = mon.hb_ok = True
+
+    async def main():
+        await mon._read_gs()  # charging: each round reads $GG and $GC too
+        mon._last_state_poll = mon._last_slow_poll = mon._last_energy_poll = 0
+        hb = asyncio.create_task(mon.heartbeat())
+        for i in range(3):
+            await mon._poll(30000 * (i + 1))  # every read due: ~1.5 s per round
+        hb.cancel()
+
+    asyncio.run(main())
+    reads = [i for i, c in enumerate(rapi.sent) if c.startswith("$G")]
+    pulses = [i for i, c in enumerate(rapi.sent) if c == "$SY"]
+    # pulses interleave with the polls instead of waiting for a round to end
+    assert len(pulses) >= 3, rapi.sent
+    assert any(reads[0] < p < reads[-1] for p in pulses), rapi.sent
