@@ -42,7 +42,7 @@ def run(argv):
 
 CTL_HELP = """commands:
   state | log [SINCE] | plug | unplug | full on|off | ratio R
-  reboot | silent on|off|SECONDS | corrupt P | corrupt-in P | drop P | delay MS
+  reboot | button [short|long|verylong] | silent on|off|SECONDS | corrupt P | corrupt-in P | drop P | delay MS
   fault gfci|noground|stuck|overtemp|N | clear | temp T1 [T2 [T3]] (0.1 C)"""
 
 
@@ -76,6 +76,8 @@ def ctl(argv):
         req = ("POST", "/ev", {"draw_ratio": float(arg(0))})
     elif c == "reboot":
         req = ("POST", "/reboot", {})
+    elif c == "button":
+        req = ("POST", "/button", {"press": arg(0, "short")})
     elif c == "silent":
         v = arg(0, "on")
         if v.lower() in ("on", "off", "true", "false", "1", "0"):

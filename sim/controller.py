@@ -702,6 +702,26 @@ class Controller:
         self._buf = None
         self._reboot_at = now_ms + delay_ms
 
+    def press_button(self, kind, now_ms):
+        """The front (menu) button: "short", "long" or "verylong" (~10 s). With the button
+        disabled ($FF B 0, as a WiFi gateway does) short/long presses go out as $AN 0/1;
+        otherwise a short press toggles sleep/enable itself, like $F1. A very long press
+        asks the WiFi module for its access point ($WF 02). Returns the bytes to send."""
+        if kind not in ("short", "long", "verylong"):
+            raise ValueError("press must be short, long or verylong")
+        if self.rebooting:
+            return self._take()
+        if kind == "verylong":
+            self._emit(frame("$WF 02"))
+        elif self.eeprom.get("flags") & ECF_BUTTON_DISABLED:
+            self._emit(frame("$AN %d" % (kind == "long")))
+        elif kind == "short" and not self.is_fault():
+            self._cmd_F1([], [], now_ms)
+            self._send_evse_state()
+        self.log.append({"index": len(self.log), "name": "!button-" + kind, "args": [],
+                         "seq": None, "t_ms": now_ms, "reply": None})
+        return self._take()
+
     def inject_fault(self, state, now_ms):
         """Force a fault state 4..14 (counters and trip flags as the
         controller keeps them). Returns the bytes to send."""

@@ -343,6 +343,10 @@ class SimServer:
         with self.lock:
             self.controller.request_reboot(self.now_ms(), delay_ms)
 
+    def press_button(self, kind="short"):
+        with self.lock:
+            self._enqueue(self.controller.press_button(kind, self.now_ms()), False)
+
     def force_fault(self, state):
         with self.lock:
             now = self.now_ms()
@@ -401,6 +405,8 @@ def _make_handler(sim):
                     sim.set_temps([b.get("temp1"), b.get("temp2"), b.get("temp3")])
                 elif path == "/faults":
                     sim.set_faults(**b)
+                elif path == "/button":
+                    sim.press_button(b.get("press", "short"))
                 elif path == "/reboot":
                     sim.reboot(b.get("delay_ms"))
                 elif path == "/fault":

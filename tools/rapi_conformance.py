@@ -57,8 +57,11 @@ def sim_support(name):
     if name in REPLIES:
         return "sends"
     if name in ASYNC:
-        emits = {"AT": "sends on every change", "AB": "sends at boot"}
-        return emits.get(name, "not modelled (no front button)")
+        emits = {"AT": "sends on every change", "AB": "sends at boot",
+                 "AN": "sends on a button press once `$FF B 0`", "WF": "sends on a very long press"}
+        if name in ("AN", "WF") and 'frame("$%s ' % name not in src:
+            return "not modelled (no front button)"
+        return emits[name]
     if "def _cmd_%s(" % name in src:
         return "implemented"
     return NK_WHY.get(name, "NK: unknown command")

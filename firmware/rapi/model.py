@@ -5,6 +5,7 @@
 VF_CHARGING_ON = 0x0040
 VF_EV_CONNECTED = 0x0100
 VF_BOOT_LOCK = 0x4000
+ECF_BUTTON_DISABLED = 0x8000  # $GE settings: front button presses go out as $AN
 TEMP_NONE = -2560
 
 STATE_NAMES = {

@@ -130,6 +130,14 @@ class EvseMonitor:
             v = M.parse_ints(ln.fields, 2, 16)
             if v:
                 m.set("flags", v[1])
+                if not v[1] & M.ECF_BUTTON_DISABLED:
+                    # Take the front button (as the C++ gateway): its presses then come as
+                    # $AN and toggle the manual override through the claims; left to the
+                    # controller, a press to pause would be undone by the next apply().
+                    # Saved in the controller's EEPROM, so written once, not every boot.
+                    ln = await self._cmd("$FF B 0")
+                    if ln and ln.ok:
+                        m.set("flags", v[1] | M.ECF_BUTTON_DISABLED)
         await self._read_gc()
         ln = await self._cmd("$GF")
         if ln and ln.ok:

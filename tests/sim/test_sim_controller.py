@@ -378,3 +378,25 @@ def test_helper_checksums_match_spec_table():
              "$GY": ("3A", "C4"), "$FF B 0": ("56", "62")}
     for text, (x, a) in table.items():
         assert (xor_hex(text), add_hex(text)) == (x, a)
+
+
+def test_front_button_native_then_taken_by_the_gateway():
+    r = Rig()
+    r.charge()
+    # button enabled: a short press toggles sleep/enable in the controller itself
+    out = [check(x) for x in r.c.press_button("short", r.t)]
+    assert r.c.state == 254 and out and out[0].startswith("$AT fe ")
+    r.c.press_button("short", r.t)
+    r.run(3000)
+    assert r.c.state == 3
+    # $FF B 0 hands it to the gateway (EEPROM): presses become $AN, the state is untouched
+    writes = r.c.eeprom.writes
+    assert r.send("$FF B 0") == ["$OK"]
+    assert r.c.eeprom.writes == writes + 1 and r.c.eeprom.get("flags") & 0x8000
+    assert [check(x) for x in r.c.press_button("short", r.t)] == ["$AN 0"]
+    assert [check(x) for x in r.c.press_button("long", r.t)] == ["$AN 1"]
+    assert r.c.state == 3
+    assert [check(x) for x in r.c.press_button("verylong", r.t)] == ["$WF 02"]
+    assert [e["name"] for e in r.c.log[-3:]] == ["!button-short", "!button-long", "!button-verylong"]
+    with pytest.raises(ValueError):
+        r.c.press_button("double", r.t)

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -178,6 +179,18 @@ def test_reboot_and_forced_fault(sim):
     p.write(b"$FR^30\r")
     bodies = [check(x) for x in p.lines(3.5)]
     assert bodies[:2] == ["$AT 00 00 32 0200", "$AB 00 8.2.3"]
+
+
+def test_button_endpoint(sim):
+    s, p = sim
+    assert p.command("$FF B 0") == "$OK"
+    http(s, "POST", "/button", {"press": "long"})
+    assert [check(x) for x in p.lines(0.3)] == ["$AN 1"]
+    http(s, "POST", "/button", {"press": "verylong"})
+    assert [check(x) for x in p.lines(0.3)] == ["$WF 02"]
+    with pytest.raises(urllib.error.HTTPError) as e:
+        http(s, "POST", "/button", {"press": "double"})
+    assert e.value.code == 400
 
 
 def test_temp_endpoint(sim):

@@ -174,3 +174,40 @@ def test_reboot_mid_charge_reapplies_heartbeat_and_current(rig):
     assert not {"max_l1", "max_l2"} & set(r.sim.controller.eeprom.write_log)
     s = r.status()
     assert s["pilot"] == 11 and s["evse_connected"] == 1
+
+
+def test_front_button_toggles_the_override_and_asks_for_the_access_point(rig_factory):
+    r = rig_factory(config={"ssid": "HomeNetwork", "pass": "correct horse"})
+    r.wait_connected()
+    r.plug()
+    wait_for(lambda: r.evse()["state"] == 3, 8, what="charging")
+    # the gateway took the button once ($FF B 0, saved in the controller's EEPROM)
+    ff = [e for e in r.sim.log_since(0) if e["name"] == "$FF"]
+    assert [e["args"] for e in ff] == [["B", "0"]], ff
+    assert r.evse()["eeprom"]["flags"] & 0x8000
+    # short press -> $AN 0 -> manual override "disabled": the EVSE sleeps and stays asleep
+    r.sim.press_button("short")
+    wait_for(lambda: r.evse()["state"] == 254, 5, what="asleep after a short press")
+    code, ov = r.get("/override")
+    assert code == 200 and ov["state"] == "disabled", ov
+    time.sleep(2.5)  # a few monitor ticks: nothing re-enables it
+    assert r.evse()["state"] == 254
+    # second press releases the override: charging again
+    r.sim.press_button("short")
+    wait_for(lambda: r.evse()["state"] == 3, 8, what="charging after a second press")
+    assert r.status()["manual_override"] == 0
+    # a long press is reported but has no action in the gateway
+    r.sim.press_button("long")
+    time.sleep(1.5)
+    assert r.evse()["state"] == 3 and r.status()["manual_override"] == 0
+    # very long press ($WF 02): the access point opens beside the home network
+    wait_for(lambda: r.status()["mode"] == "STA", 20, what="joined HomeNetwork")
+    r.sim.press_button("verylong")
+    wait_for(lambda: r.status()["mode"] == "STA+AP", 5, what="access point opened by $WF")
+    # after a controller reboot the button stays the gateway's: no second EEPROM write
+    boots = r.evse()["boots"]
+    r.sim.reboot()
+    wait_for(lambda: r.evse()["boots"] > boots, 10, what="controller rebooted")
+    wait_for(lambda: r.status()["evse_connected"] == 1 and r.evse()["state"] == 3, 15,
+             what="back and charging")
+    assert len([e for e in r.sim.log_since(0) if e["name"] == "$FF"]) == 1

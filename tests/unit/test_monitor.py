@@ -25,6 +25,7 @@ class FakeRapi:
         self.state, self.pilot, self.vflags = 3, 32, 0x0140
         self.sent = []
         self.lose = set()
+        self.ecf = 0x0001  # $GE settings word
 
     async def command(self, cmd, timeout_ms=None, retries=None):
         self.sent.append(cmd)
@@ -36,6 +37,11 @@ class FakeRapi:
             reply = "$OK %02x 10 03 %04x" % (self.state, self.vflags)
         elif name == "$GC":
             reply = "$OK 6 32 %d 32" % self.pilot
+        elif name == "$GE":
+            reply = "$OK 32 %04x" % self.ecf
+        elif cmd == "$FF B 0":
+            self.ecf |= 0x8000
+            reply = "$OK"
         elif name == "$FS":
             self.state = 254
             reply = "$OK"
@@ -159,3 +165,12 @@ def test_heartbeat_pulses_between_slow_polls():
     # pulses interleave with the polls instead of waiting for a round to end
     assert len(pulses) >= 3, rapi.sent
     assert any(reads[0] < p < reads[-1] for p in pulses), rapi.sent
+
+
+def test_boot_takes_the_front_button_once():
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon._boot())
+    assert rapi.sent.count("$FF B 0") == 1 and m.flags & 0x8000
+    rapi.sent = []
+    asyncio.run(mon._boot())  # a controller reboot: already the gateway's (EEPROM)
+    assert "$FF B 0" not in rapi.sent
