@@ -718,9 +718,14 @@ class Controller:
         elif kind == "short" and not self.is_fault():
             self._cmd_F1([], [], now_ms)
             self._send_evse_state()
-        self.log.append({"index": len(self.log), "name": "!button-" + kind, "args": [],
-                         "seq": None, "t_ms": now_ms, "reply": None})
+        self._mark("!button-" + kind, now_ms)
         return self._take()
+
+    def _mark(self, name, now_ms):
+        """An event of the controller's own in the command log (no reply), so tests can
+        tell its doing from the gateway's."""
+        self.log.append({"index": len(self.log), "name": name, "args": [],
+                         "seq": None, "t_ms": now_ms, "reply": None})
 
     def inject_fault(self, state, now_ms):
         """Force a fault state 4..14 (counters and trip flags as the
@@ -850,10 +855,8 @@ class Controller:
                 self.capacity = fallback
             self.hs_trigger = 2
             self.hs_last_pulse = now_ms
-            # marker in the command log: a current change after this is the
-            # controller's own doing, and re-applying the target is right
-            self.log.append({"index": len(self.log), "name": "!heartbeat-expired", "args": [],
-                             "seq": None, "t_ms": now_ms, "reply": None})
+            # a current change after this is the controller's own doing: re-applying is right
+            self._mark("!heartbeat-expired", now_ms)
 
     def _temperature(self, now_ms):
         if self.eeprom.get("flags") & ECF_TEMP_CHK_DISABLED:
