@@ -128,6 +128,8 @@ def test_corrupted_link_never_reports_wrong_state_nor_applies_twice(rig):
     # pulses run apart from the polls, so the noise never starves the supervision
     pulses = [e["t_ms"] for e in r.sim.log_since(log0) if e["name"] == "$SY" and not e["args"]]
     gaps = sorted(b - a for a, b in zip(pulses, pulses[1:]))
+    print("noise: %d pulses received in 60 s, longest gap %d ms (heartbeat interval 5000 ms)"
+          % (len(pulses), gaps[-1]))
     assert ("heartbeat-miss",) not in sets, (sets, gaps[-5:], r.log()[-2000:])
     assert len([x for x in sets if x[0] == "$SC"]) >= 6, sets
     # after the noise the controller follows the last target
