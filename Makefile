@@ -2,10 +2,11 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 MPY := .venv/bin/micropython
-MICROPYPATH_FW := .frozen:firmware:boards/unix:build/mpylib
-MICROPYDOT := microdot==2.7.0
+MP32 := build/mp32/micropython
+MICROPYPATH_FW := .frozen:firmware:boards/unix
+FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: screenshots run test test-unit test-mpy test-system bench bench-divert deps venv mpylib web mpy deploy clean
+.PHONY: screenshots run test test-mpy bench bench-divert deps venv web mpy runtime deploy clean
 
 venv: .venv/.stamp
 .venv/.stamp: requirements.txt
@@ -13,38 +14,40 @@ venv: .venv/.stamp
 	.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-# microdot for the MicroPython side (pure Python, same pinned release)
-mpylib: build/mpylib/.stamp
-build/mpylib/.stamp: .venv/.stamp
-	rm -rf build/mpylib && mkdir -p build/mpylib
-	.venv/bin/pip install -q --disable-pip-version-check --no-deps --target build/mpylib $(MICROPYDOT)
-	rm -rf build/mpylib/*.dist-info build/mpylib/microdot/*.pyi build/mpylib/microdot/py.typed
-	touch $@
-
 web: .venv/.stamp
 	@if [ -f tools/build_web.py ]; then $(PY) tools/build_web.py; fi
 
-run: venv mpylib web
+run: venv web
 	$(PY) tools/run.py
 
-# Debian packages the system tests use (mosquitto, chromium); installed when missing.
+# Debian packages the tests use (mosquitto, chromium, gcc-multilib); installed when missing.
 deps:
 	@bash tools/ensure_deps.sh
 
-test: venv mpylib web deps test-mpy
+# The ESP32-profile MicroPython (32-bit, 56 KB heap growing once to ~110 KB), built from
+# ../shared/micropython (tools/build_runtime.py); the frozen variant embeds the firmware.
+runtime: $(MP32) build/mp32-frozen/micropython
+$(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) | deps venv
+	$(PY) tools/build_runtime.py plain
+build/mp32-frozen/micropython: tools/build_runtime.py $(wildcard tools/esp32_unix/*) $(FW_SOURCES) | deps venv
+	$(PY) tools/build_runtime.py frozen
+
+test: venv web deps runtime test-mpy
 	$(PY) -m pytest -q tests
 
-test-mpy: venv mpylib
+# The pure-logic unit tests under MicroPython: the PC's 64-bit port and the ESP32 profile.
+test-mpy: venv $(MP32)
 	MICROPYPATH=$(MICROPYPATH_FW):tests/unit $(MPY) tests/run_mpy.py
+	MICROPYPATH=$(MICROPYPATH_FW):tests/unit MICROPY_HEAP_GROWTH=4M $(MP32) tests/run_mpy.py
 
-bench: venv mpylib web deps
+bench: venv web deps runtime
 	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 bench-divert: venv
 	$(PY) bench/divert_bench.py
 
 # Precompiled firmware tree for the board (bytecode .mpy; main.py stays source).
-mpy: venv mpylib web
+mpy: venv web
 	$(PY) tools/build_mpy.py
 
 # Copy build/device/ into the board's filesystem root (docs/deploy.md). main.py is removed and
@@ -61,5 +64,5 @@ clean:
 	rm -rf build
 
 # Refresh the committed UI screenshots (docs/screenshots) from the browser tests.
-screenshots: venv mpylib web deps
+screenshots: venv web deps
 	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/system/test_browser.py

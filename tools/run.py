@@ -11,7 +11,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPY = os.path.join(ROOT, ".venv", "bin", "micropython")
 MICROPYPATH = ".frozen:" + ":".join(
-    os.path.join(ROOT, p) for p in ("firmware", "boards/unix", "build/mpylib"))
+    os.path.join(ROOT, p) for p in ("firmware", "boards/unix"))
 
 
 def firmware_env(tty, http_port, data_dir, extra=None):

@@ -191,3 +191,43 @@ def test_supervisor_restarts_a_crashing_task():
     asyncio.run(main())
     assert len(runs) == 3
     assert len(logs) == 2 and "crashed" in logs[0] and "boom 1" in logs[0]
+
+
+def test_gateway_uptime_survives_the_tick_wrap():
+    # On a 32-bit MicroPython ticks_ms() wraps every 2**30 ms (12.4 days) and ticks_diff() is
+    # only right for spans under 6.2 days; uptime must keep counting for months. Under the
+    # ESP32-profile runtime (make test-mpy) the fake clock below really wraps.
+    import compat
+    import gateway as G
+
+    now = [compat.ticks_add(0, -3600000)]  # one hour before the first wrap
+    real = G.ticks_ms
+    G.ticks_ms = lambda: now[0]
+    try:
+        gw = G.Gateway(None, config.Config(None), Bus(), _claims())
+        for day in range(1, 31):
+            for _ in range(4):  # the housekeeping task calls it far more often than this
+                now[0] = compat.ticks_add(now[0], 6 * 3600000)
+                gw.uptime()
+            assert gw.uptime() == day * 86400, (day, gw.uptime())
+    finally:
+        G.ticks_ms = real
+
+
+def test_gateway_heap_sample_tracks_the_lowest_free():
+    import gc
+
+    import gateway as G
+
+    if not hasattr(gc, "mem_free"):
+        return  # CPython: no MicroPython heap to sample
+    gw = G.Gateway(None, config.Config(None), Bus(), _claims())
+    gw.sample_heap()
+    first = gw.heap_min
+    assert first > 0 and gw.heap_used > 0
+    hog = bytearray(4096)
+    gw.sample_heap()
+    assert gw.heap_min <= first - 4000 and gw.heap_free == gw.heap_min
+    hog = None  # noqa: F841
+    gw.sample_heap()
+    assert gw.heap_free > gw.heap_min  # the lowest is kept after memory is freed

@@ -1,13 +1,14 @@
-# Web API routes through microdot's TestClient, runnable under CPython (pytest) and
-# MicroPython (tests/run_mpy.py). Plain test_* functions, asyncio.run per test.
+# Web API routes through the real server (web/server.py) on fake streams (webclient.py),
+# runnable under CPython (pytest) and MicroPython (tests/run_mpy.py). Plain test_* functions,
+# asyncio.run per test.
 import asyncio
 import binascii
 import json
 
-from microdot.test_client import TestClient
 
 import claims
 from web.app import create_app
+from webclient import Client, FakeStream, request_bytes
 from webfake import FakeGateway, MASK
 
 
@@ -15,7 +16,7 @@ def _setup():
     gw = FakeGateway()
     app = create_app(gw)
     app.restart_delay_ms = 0
-    return gw, app, TestClient(app)
+    return gw, app, Client(app)
 
 
 def run(coro):
@@ -333,55 +334,6 @@ def test_basic_auth():
 
 
 # ------------------------------------------------------------------ websocket
-class FakeSock:
-    """Both ends of a socket for one request: TestClient puts the request in .buffer."""
-
-    def __init__(self):
-        self.buffer = b""
-        self.ev = asyncio.Event()
-        self.out = b""
-        self.closed = False
-
-    def feed(self, data):
-        self.buffer += data
-        self.ev.set()
-
-    def close(self):
-        self.closed = True
-        self.ev.set()
-
-    async def read(self, n):
-        while not self.buffer:
-            if self.closed:
-                return b""
-            self.ev.clear()
-            await self.ev.wait()
-        d = self.buffer[:n]
-        self.buffer = self.buffer[n:]
-        return d
-
-    async def readexactly(self, n):
-        d = b""
-        while len(d) < n:
-            x = await self.read(n - len(d))
-            if not x:
-                raise EOFError()
-            d += x
-        return d
-
-    async def readline(self):
-        i = self.buffer.find(b"\n")
-        d = self.buffer[: i + 1]
-        self.buffer = self.buffer[i + 1:]
-        return d
-
-    async def awrite(self, data):
-        self.out += bytes(data)
-
-    async def aclose(self):
-        pass
-
-
 def ws_frame(opcode, payload):
     if isinstance(payload, str):
         payload = payload.encode()
@@ -391,28 +343,55 @@ def ws_frame(opcode, payload):
 
 
 def ws_frames(raw):
-    """Parse server frames after the handshake: [(opcode, payload bytes)]."""
+    """Parse server frames after the handshake into messages: [(opcode, payload bytes)];
+    a fragmented message (continuation frames) is joined, as a client would."""
     i = raw.find(b"\r\n\r\n") + 4
     out = []
+    part = None
     while i < len(raw):
+        fin = raw[i] & 0x80
         op = raw[i] & 0x0F
         n = raw[i + 1] & 0x7F
         i += 2
         if n == 126:
             n = int.from_bytes(raw[i:i + 2], "big")
             i += 2
-        out.append((op, raw[i:i + n]))
+        data = raw[i:i + n]
         i += n
+        if op == 0:
+            part = (part[0], part[1] + data)
+        else:
+            part = (op, data)
+        if fin:
+            out.append(part)
+            part = None
     return out
 
 
+def raw_fragments(raw):
+    """How many frames the first message took."""
+    i = raw.find(b"\r\n\r\n") + 4
+    n = 0
+    while i < len(raw):
+        n += 1
+        fin = raw[i] & 0x80
+        ln = raw[i + 1] & 0x7F
+        i += 2
+        if ln == 126:
+            ln = int.from_bytes(raw[i:i + 2], "big")
+            i += 2
+        i += ln
+        if fin:
+            return n
+    return n
+
+
 async def _ws_session(app, gw, steps, headers=None):
-    c = TestClient(app)
-    sock = FakeSock()
     h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
     h.update(headers or {})
-    task = asyncio.create_task(c.request("GET", "/ws", headers=h, sock=(sock, sock)))
+    sock = FakeStream(request_bytes("GET", "/ws", None, h), eof=False)
+    task = asyncio.create_task(app.server.serve(sock, sock))
     await asyncio.sleep(0.01)
     for s in steps:
         if callable(s):
@@ -420,9 +399,9 @@ async def _ws_session(app, gw, steps, headers=None):
         else:
             sock.feed(s)
         await asyncio.sleep(0.01)
-    sock.close()
+    sock.feed_eof()
     await task
-    return sock.out
+    return bytes(sock.out)
 
 
 def test_websocket_full_then_deltas_ping_pong():
@@ -441,13 +420,14 @@ def test_websocket_full_then_deltas_ping_pong():
         fr = ws_frames(out)
         first = json.loads(fr[0][1])
         assert first == before and first["vehicle"] == 0  # full status first
+        assert raw_fragments(out) > 1  # ... sent in pieces, never as one big string
         msgs = [json.loads(p) for op, p in fr[1:] if op == 1]
         assert {"pong": 1} in msgs
         plugged = [m for m in msgs if m.get("vehicle") == 1]
         assert plugged and plugged[0]["state"] == 3 and plugged[0]["amp"] == 32000
         assert {"divertmode": 2, "divert_active": True} in msgs
         assert (10, b"hb") in fr  # RFC 6455 ping answered with a pong control frame
-        assert len(app.ws_peers) == 0 and gw.bus._subs == []
+        assert len(app.peers) == 0 and gw.bus._subs == []
 
     run(t())
 
@@ -462,6 +442,6 @@ def test_websocket_auth_and_limit():
         # oversized client frame closes the connection, peer cleaned up
         big = b"\x81\xfe" + (2000).to_bytes(2, "big") + b"\0\0\0\0" + b"x" * 2000
         out = await _ws_session(app, gw, [big], {"Authorization": _basic("admin", "pw")})
-        assert len(app.ws_peers) == 0
+        assert len(app.peers) == 0
 
     run(t())

@@ -1,7 +1,6 @@
-# A small fake Gateway for the web tests (and a dev server for the UI / browser tests / bench).
+# A small fake Gateway for the web tests.
 # It implements the gw contract the web layer relies on (docs/web.md) with the real
 # claims.Claims and events.Bus, a validating config and a tiny virtual EVSE.
-# Dev server: MICROPYPATH=.frozen:firmware:build/mpylib:tests/unit micropython tests/unit/webfake.py PORT DATADIR
 import json
 
 import claims
@@ -370,49 +369,3 @@ class FakeGateway:
             }
         )
 
-
-def serve(port=8080, data_dir=None):
-    """Dev server: the real web app over the fake gateway, with /_sim/* helpers for tests."""
-    import asyncio
-    import sys
-
-    sys.path.append("firmware")
-    from web.app import create_app
-
-    gw = FakeGateway(data_dir)
-    app = create_app(gw)
-
-    @app.route("/_sim/plug/<int:on>", methods=["POST"])
-    async def sim_plug(req, on):
-        gw.plug(on)
-        return {"vehicle": gw.evse.vehicle}
-
-    @app.get("/_sim/evse")
-    async def sim_evse(req):
-        ev = gw.evse
-        return {"state": ev.state(), "pilot": ev.pilot, "enabled": ev.enabled, "vehicle": ev.vehicle,
-                "divertmode": gw.divertmode, "rapi_log": ev.rapi_log[-20:], "restarts": gw.restarts}
-
-    @app.post("/_sim/feed")
-    async def sim_feed(req):
-        d = json.loads(req.body)
-        for k in d:
-            gw.divert_feed(k, d[k])
-        return {}
-
-    async def ticker():
-        while True:
-            await asyncio.sleep(1)
-            gw.tick(1)
-
-    async def main():
-        asyncio.create_task(ticker())
-        await app.start_server(host="127.0.0.1", port=port)
-
-    asyncio.run(main())
-
-
-if __name__ == "__main__":
-    import sys
-
-    serve(int(sys.argv[1]) if len(sys.argv) > 1 else 8080, sys.argv[2] if len(sys.argv) > 2 else None)

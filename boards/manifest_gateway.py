@@ -1,0 +1,23 @@
+# The gateway's own modules, frozen into a firmware image: included by boards/esp32/manifest.py
+# (the ESP32 image) and tools/esp32_unix/manifest_frozen.py (the ESP32-profile runtime for the
+# PC, where the frozen form is measured). options.board names the board folder ("esp32",
+# "unix"). Paths are relative to this file (manifests run with their own folder as cwd).
+import os  # noqa: E402
+
+options.defaults(board="esp32")
+
+# The board module (import board); the PC's simulated radio too.
+module("board.py", base_path=options.board, opt=2)
+if options.board == "unix":
+    module("wlan.py", base_path=options.board, opt=2)
+
+# Every top-level module except main.py, which stays a file in the filesystem (the boot
+# sequence runs /main.py; a frozen main.py would win over it and could not be replaced
+# without reflashing), and the packages. -O2 strips assert: the firmware has none
+# (tools/build_mpy.py checks).
+FW = "../firmware"
+for _name in sorted(os.listdir(FW)):
+    if _name.endswith(".py") and _name != "main.py":
+        module(_name, base_path=FW, opt=2)
+for _pkg in ("rapi", "net", "divert", "web"):
+    package(_pkg, base_path=FW, opt=2)

@@ -1,0 +1,152 @@
+# The wiring: load settings, build the Gateway and its services, run them in one asyncio loop.
+# A task that crashes is logged and restarted; it never takes the gateway down. main.py (the
+# file the boot sequence runs) calls main() here.
+import asyncio
+
+import board
+from claims import Claims
+from compat import sleep_ms
+from config import Config
+from events import Bus
+from gateway import Gateway
+from rapi.client import RapiClient
+from rapi.model import EvseModel
+from rapi.monitor import EvseMonitor
+from supervisor import supervise
+
+VERSION = "5.1.0"  # OpenEVSE API level we implement (clients check >= 5.0.0)
+BUILD = "mpy-0.1.0"
+
+_restart = None
+
+# (gw attribute, module, class): services always started
+SERVICES = (
+    ("wifi", "net.wifi", "WifiManager"),
+    ("divert", "divert.service", "DivertService"),
+    ("limits", "limits", "LimitService"),
+)
+# (gw attribute, module, class, the setting that enables it): imported and started on demand
+OPTIONAL = (
+    ("mqtt", "net.mqtt_service", "MqttService", "mqtt_enabled"),
+    ("emoncms", "net.emoncms", "EmoncmsService", "emoncms_enabled"),
+)
+
+
+def _data_path(name):
+    import os
+
+    try:
+        os.mkdir(board.data_dir)
+    except OSError:
+        pass
+    return board.data_dir + "/" + name
+
+
+def build():
+    uid = board.unique_id()
+    serial = "".join("%02X" % b for b in uid)
+    cfg = Config(_data_path("config.json"),
+                 defaults={"hostname": "openevse-" + serial[-4:].lower(),
+                           "mqtt_topic": "openevse-" + serial[-4:].lower(),
+                           "emoncms_node": "openevse-" + serial[-4:].lower(),
+                           "mqtt_announce_topic": "openevse/announce/" + serial[-4:].lower()})
+    cfg.load()
+    bus = Bus()
+    model = EvseModel(bus)
+    claims = Claims(model.limits)
+    stream, chunk = board.open_uart()
+    rapi = RapiClient(stream, chunk)
+    manager = EvseMonitor(rapi, model, claims, cfg, bus)
+    gw = Gateway(board, cfg, bus, claims, model, rapi, manager)
+    gw.serial = serial
+    gw.version = VERSION
+    gw.build = BUILD
+    gw.status_parts.insert(0, model.status)
+    return gw
+
+
+async def _reset_evse(gw):
+    # The controller reboots without replying; the monitor sees $AB and re-applies.
+    try:
+        await gw.rapi.command("$FR", timeout_ms=200)
+    except Exception:
+        pass
+
+
+async def run(gw):
+    global _restart
+    _restart = asyncio.Event()
+
+    def restart_hook(dev):
+        if dev == "evse":
+            asyncio.create_task(_reset_evse(gw))
+        else:
+            _restart.set()
+
+    gw.restart_hook = restart_hook
+    # $AN short press toggles the manual override, as the C++ gateway does
+    gw.manager.on_button = lambda press: gw.override_toggle() if press == "0" else None
+    tasks = [
+        asyncio.create_task(supervise("rapi-reader", gw.rapi.reader)),
+        asyncio.create_task(supervise("evse", gw.manager.run)),
+        asyncio.create_task(supervise("heartbeat", gw.manager.heartbeat)),
+        asyncio.create_task(supervise("housekeeping", gw.housekeeping)),
+    ]
+
+    def start(name, mod, cls):
+        try:
+            svc = getattr(__import__(mod, None, None, [cls]), cls)(gw)
+        except ImportError as e:
+            print("main: no", name, "service:", repr(e))
+            return
+        setattr(gw, name, svc)
+        if hasattr(svc, "status"):
+            gw.status_parts.append(svc.status)
+        tasks.append(asyncio.create_task(supervise(name, svc.run)))
+
+    for name, mod, cls in SERVICES:
+        start(name, mod, cls)
+
+    # Optional services are imported only once enabled (RAM: MQTT alone is ~12 KB on the
+    # ESP32); until then status.NEUTRAL reports them as not connected.
+    def enable(keys=None):
+        for name, mod, cls, key in OPTIONAL:
+            if (keys is None or key in keys) and getattr(gw, name, None) is None \
+                    and gw.config.get(key):
+                start(name, mod, cls)
+
+    enable()
+    gw.config.on_change.append(enable)
+    if gw.wifi is not None:
+        gw.manager.on_wifi_request = gw.wifi.request_mode
+    from web.app import create_app
+
+    app = create_app(gw)
+    tasks.append(asyncio.create_task(
+        supervise("web", lambda: app.run("0.0.0.0", board.http_port))))
+    tasks.append(asyncio.create_task(supervise("watchdog", _watchdog)))
+    from net import mdns
+
+    tasks.append(asyncio.create_task(supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
+    print("main: gateway up, web on port", board.http_port)
+    await _restart.wait()
+    await sleep_ms(300)  # let the HTTP reply go out
+    for t in tasks:
+        t.cancel()
+
+
+async def _watchdog():
+    while True:
+        board.wdt_feed()
+        await sleep_ms(1000)
+
+
+def main():
+    gw = build()
+    try:
+        asyncio.run(run(gw))
+    except KeyboardInterrupt:
+        return  # back to the REPL (on the board mpremote can then take over)
+    print("main: restarting")
+    board.reset()
+

@@ -1,0 +1,111 @@
+# web/api_settings.py: /config (settings plus the read-only keys the OpenEVSE clients need),
+# /savenetwork and /scan. Used rarely: web/app.py imports it per request and drops it after.
+from web.server import Stream, json_pieces
+
+MASK = "_DUMMY_PASSWORD"
+TEXT = {"Content-Type": "text/plain"}
+LIVE_KEYS = ("max_current_soft",)  # settings that live in the controller: shown as it reports
+
+
+def _error(e):
+    field = getattr(e, "field", None)
+    if field is None and not isinstance(e, ValueError):
+        raise e
+    d = {"msg": getattr(e, "msg", None) or str(e)}
+    if field:
+        d["field"] = field
+    return d, 400
+
+
+def config_info(gw):
+    """Read-only /config keys the OpenEVSE clients need (HA's test_and_get wants wifi_serial,
+    version gates want a semver >= 5.0.0). Anything the config already has wins."""
+    info = getattr(gw, "config_info", None)
+    if info is not None:
+        return info()
+    m = getattr(gw, "model", None)
+    board = getattr(gw, "board", None)
+    ver = str(getattr(gw, "version", "5.1.0"))
+    flags = getattr(m, "flags", 0) or 0
+    return {
+        "version": ver if ver[:1] == "v" else "v" + ver,
+        "wifi_serial": getattr(gw, "serial", ""),
+        "buildenv": getattr(board, "BUILDENV", "micropython"),
+        "build": getattr(gw, "build", ""),
+        "firmware": getattr(m, "fw", "") or "-",
+        "protocol": "-",
+        "evse_serial": "",
+        "mqtt_supported_protocols": ["mqtt"],
+        "http_supported_protocols": ["http"],
+        "min_current_hard": getattr(m, "min_a", 6),
+        "max_current_hard": getattr(m, "hw_max_a", 32),
+        "max_current_soft": getattr(m, "max_a", 32),
+        "service": 2 if (m is None or flags & 1) else 1,
+        "scale": 220,
+        "offset": 0,
+        "diode_check": not flags & 0x02,
+        "vent_check": not flags & 0x04,
+        "ground_check": not flags & 0x08,
+        "relay_check": not flags & 0x10,
+        "gfci_check": not flags & 0x200,
+        "temp_check": True,
+        "diodet": 1 if flags & 0x02 else 0,
+        "ventt": 1 if flags & 0x04 else 0,
+        "groundt": 1 if flags & 0x08 else 0,
+        "relayt": 1 if flags & 0x10 else 0,
+        "gfcit": 1 if flags & 0x200 else 0,
+        "tempt": 0,
+    }
+
+
+async def config_get(app, req):
+    d = app.gw.config.public()
+    for k, v in config_info(app.gw).items():
+        if k not in d or k in LIVE_KEYS:
+            d[k] = v
+    return Stream(json_pieces(d.items()))
+
+
+async def config_post(app, req):
+    gw = app.gw
+    if req.header("x-storage") == "factory":
+        return {"msg": "Factory settings locked"}, 423
+    d = req.json()
+    if not isinstance(d, dict):
+        return {"msg": "Could not parse JSON"}, 400
+    for k in list(d):
+        if d[k] == MASK:  # the masked secret posted back: leave it unchanged
+            del d[k]
+    try:
+        changed = gw.config.update(d)
+    except Exception as e:
+        return _error(e)
+    v = getattr(gw.config, "version", 0)
+    return {"config_version": v, "msg": "done" if changed else "no change"}
+
+
+async def save_network(app, req):
+    gw = app.gw
+    p = req.params()
+    ssid = p.get("ssid", "")
+    if not ssid:
+        return "No SSID", 400, TEXT
+    pw = p.get("pass", "")
+    d = {"ssid": ssid}
+    if pw != MASK:
+        d["pass"] = pw
+    try:
+        gw.config.update(d)
+    except Exception as e:
+        return _error(e)
+    connect = getattr(gw.wifi, "connect", None)  # else the WiFi manager reacts to the change
+    if connect is not None:
+        app.later(connect, ssid, app.cfg("pass", ""))
+    return "saved", 200, TEXT
+
+
+async def scan(app, req):
+    nets = app.gw.wifi.scan()
+    if hasattr(nets, "send"):
+        nets = await nets
+    return list(nets or [])

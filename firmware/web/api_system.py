@@ -1,0 +1,69 @@
+# web/api_system.py: RAPI pass-through (/r), restart, factory reset, Emoncms describe.
+# Used rarely: web/app.py imports it per request and drops it after.
+TEXT = {"Content-Type": "text/plain"}
+HTML = {"Content-Type": "text/html"}
+_FORM = ("<html><form method='get' action='r'><input type='text' name='rapi' size='32'>"
+         "<input type='hidden' name='json' value='0' disabled><p><input type='submit' "
+         "value='RAPI Command'></form>")
+_TAIL = ("<script type='text/javascript'>document.getElementsByName('rapi')[0].focus()"
+         "</script><p></html>\r\n\r\n")
+
+
+def _html_escape(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
+        .replace("'", "&#39;").replace('"', "&quot;")
+
+
+def rapi_cmd(raw):
+    """Normalise a RAPI command from a client: leading $ added, ^xx checksum stripped."""
+    cmd = raw.strip()
+    i = cmd.find("^")
+    if i >= 0:
+        cmd = cmd[:i].rstrip()
+    if cmd and cmd[0] != "$":
+        cmd = "$" + cmd
+    return cmd
+
+
+async def rapi(app, req):
+    p = req.params()
+    as_json = "json" in p and p["json"] != "0"
+    raw = p.get("rapi", "")
+    if not raw:
+        if as_json:
+            return {"cmd": "", "error": "RAPI_RESPONSE_NO_COMMAND"}, 400
+        return _FORM + "</html>\r\n\r\n", 200, HTML
+    ok, reply = await app.gw.rapi_passthrough(rapi_cmd(raw))
+    code = 200 if ok else (400 if reply == "RAPI_RESPONSE_BLOCKED" else 500)
+    if as_json:
+        return ({"cmd": raw, "ret": reply} if ok else {"cmd": raw, "error": reply}), code
+    body = _FORM + "<p>RAPI Command Sent: " + _html_escape(raw) + "<p>&gt;"
+    body += _html_escape(reply) if ok else "<p><strong>Error:</strong>" + reply
+    return body + _TAIL, code, HTML
+
+
+async def restart(app, req):
+    if req.method == "GET":
+        if not req.header("x-requested-with"):
+            return "", 403
+        app.later(app.gw.restart, "gateway")
+        return "1", 200, TEXT
+    d = req.json()
+    if not isinstance(d, dict) or "device" not in d:
+        return {"msg": "wrong payload"}, 400
+    dev = d["device"]
+    if dev not in ("gateway", "evse"):
+        return {"msg": "unknown device"}, 404
+    app.later(app.gw.restart, dev)
+    return {"msg": "restart " + dev}
+
+
+async def reset(app, req):
+    if req.method == "GET" and not req.header("x-requested-with"):
+        return "", 403
+    app.later(app.gw.factory_reset)
+    return "1", 200, TEXT
+
+
+async def emoncms_describe(app, req):
+    return "openevse", 200, {"Content-Type": "text/plain", "Access-Control-Allow-Origin": "*"}

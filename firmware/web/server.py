@@ -1,0 +1,413 @@
+# web/server.py: the gateway's HTTP/1.1 server on asyncio, sized for the ESP32.
+#
+# We do not use microdot here: its core costs 21.7 KB of the ESP32's ~110 KB Python heap as
+# .mpy (measured on the 32-bit runtime, README "Dependencies"), and it has no connection cap
+# or header deadline, which a chip with about 10 lwIP sockets needs. This server is small
+# and bounded everywhere:
+#  * one request per connection (Connection: close);
+#  * the request head within HEAD_MS, at most MAX_HEAD bytes; a body of at most MAX_BODY;
+#  * at most max_conn connections being served; a newcomer beyond that takes the place of
+#    the oldest one still sending its head after SLOW_MS (slowloris), else waits up to
+#    WAIT_MS with at most MAX_WAIT others, else gets 503 before anything is read;
+#  * every write has a deadline, so a client that stops reading cannot hold a slot.
+# Handlers are found by app.handle(req) (web/app.py); this module knows nothing of the gateway.
+import asyncio
+import json
+
+from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+
+MAX_HEAD = 3072
+MAX_BODY = 4096
+HEAD_MS = 5000
+BODY_MS = 5000
+WRITE_MS = 10000
+SLOW_MS = 500
+WAIT_MS = 1000
+MAX_WAIT = 4
+
+REASONS = {101: "Switching Protocols", 200: "OK", 201: "Created", 302: "Found",
+           400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 413: "Payload Too Large", 423: "Locked",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=UTF-8"
+HTML_TYPE = "text/html; charset=UTF-8"
+_TYPES = (("html", "text/html"), ("js", "application/javascript"), ("css", "text/css"),
+          ("json", JSON_TYPE), ("svg", "image/svg+xml"), ("png", "image/png"))
+
+_buf = bytearray(512)  # file chunks; safe to share: write() sends or copies before returning
+
+
+class HttpError(Exception):
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+def unquote(s):
+    """Percent- and plus-decoding of a query or form value (str in, str out)."""
+    if "%" not in s and "+" not in s:
+        return s
+    b = s.replace("+", " ").encode()
+    out = bytearray()
+    i = 0
+    n = len(b)
+    while i < n:
+        c = b[i]
+        if c == 37 and i + 2 < n:  # %XX
+            try:
+                out.append(int(b[i + 1:i + 3], 16))
+                i += 3
+                continue
+            except ValueError:
+                pass
+        out.append(c)
+        i += 1
+    return out.decode()  # raises UnicodeError on bad UTF-8: the caller answers 400
+
+
+def parse_qs(s):
+    """'a=1&b=x%20y' -> {'a': '1', 'b': 'x y'}; a bare 'a' gives 'a': ''."""
+    d = {}
+    for part in s.split("&"):
+        if part:
+            k, _, v = part.partition("=")
+            d[unquote(k)] = unquote(v)
+    return d
+
+
+class Request:
+    """One parsed request. headers: dict with lower-case names; body: bytes."""
+
+    def __init__(self, method, target, headers, reader, writer):
+        self.method = method
+        path, _, self.query = target.partition("?")
+        self.path = unquote(path) if "%" in path else path
+        self.headers = headers
+        self.reader = reader
+        self.writer = writer
+        self.body = b""
+        self.arg = None  # the integer of a "/claims/<n>" route
+        self._args = None
+
+    def header(self, name, default=""):
+        return self.headers.get(name, default)
+
+    @property
+    def args(self):
+        if self._args is None:
+            self._args = parse_qs(self.query)
+        return self._args
+
+    def json(self):
+        """The body as JSON, or None when absent or invalid."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, TypeError):
+            return None
+
+    def params(self):
+        """Query string merged with a k=v&... body, whatever the Content-Type (the OpenEVSE
+        clients post /divertmode and /r forms as text/plain)."""
+        d = dict(self.args)
+        b = self.body
+        if b and b[:1] not in (b"{", b"["):
+            try:
+                d.update(parse_qs(b.decode()))
+            except (UnicodeError, ValueError):
+                pass
+        return d
+
+
+class Stream:
+    """A streamed body: an iterator of str/bytes pieces (sent without Content-Length)."""
+
+    def __init__(self, pieces, ctype=JSON_TYPE):
+        self.pieces = pieces
+        self.ctype = ctype
+
+
+class File:
+    """A file body, optionally stored gzipped (sent with Content-Encoding: gzip)."""
+
+    def __init__(self, path, gz=False, max_age=None):
+        self.path = path
+        self.gz = gz
+        self.max_age = max_age
+
+
+def json_pieces(pairs, size=512):
+    """A JSON object from (key, value) pairs, in pieces of about `size` characters, so a large
+    document (/status, /config) is never one string in memory."""
+    buf = "{"
+    for k, v in pairs:
+        item = json.dumps(k) + ":" + json.dumps(v)
+        buf = buf + item if len(buf) == 1 else buf + "," + item
+        if len(buf) >= size:
+            yield buf
+            buf = ""
+    yield buf + "}"
+
+
+def content_type(path):
+    ext = path.rsplit(".", 1)[-1]
+    for e, t in _TYPES:
+        if e == ext:
+            return t
+    return "application/octet-stream"
+
+
+async def _read_head(reader):
+    """(request line, [header lines], bytes already read past the head)."""
+    buf = b""
+    while True:
+        i = buf.find(b"\r\n\r\n")
+        j = buf.find(b"\n\n")
+        if i >= 0 and (j < 0 or i < j):
+            head, rest = buf[:i], buf[i + 4:]
+            break
+        if j >= 0:
+            head, rest = buf[:j], buf[j + 2:]
+            break
+        if len(buf) > MAX_HEAD:
+            raise HttpError(400)
+        d = await reader.read(512)
+        if not d:
+            raise EOFError()
+        buf += d
+    lines = head.split(b"\n")
+    return lines[0].strip(), lines[1:], rest
+
+
+async def read_request(reader, writer, head_ms=HEAD_MS):
+    """Parse one request (head within head_ms, body within BODY_MS). Raises HttpError,
+    EOFError or a timeout."""
+    line, hlines, rest = await wait_for_ms(_read_head(reader), head_ms)
+    try:
+        method, target, version = line.decode().split(" ")
+    except (ValueError, UnicodeError):
+        raise HttpError(400)
+    if not version.startswith("HTTP/1.") or not target.startswith("/"):
+        raise HttpError(400)
+    headers = {}
+    for h in hlines:
+        name, sep, value = h.partition(b":")
+        if not sep:
+            continue
+        try:
+            headers[name.strip().decode().lower()] = value.strip().decode()
+        except UnicodeError:
+            raise HttpError(400)
+    try:
+        req = Request(method, target, headers, reader, writer)
+    except UnicodeError:
+        raise HttpError(400)
+    if "transfer-encoding" in headers:
+        raise HttpError(400)  # no chunked request bodies
+    try:
+        n = int(headers.get("content-length", "0"))
+    except ValueError:
+        raise HttpError(400)
+    if n < 0:
+        raise HttpError(400)
+    if n > MAX_BODY:
+        raise HttpError(413)
+    if n > len(rest):
+        rest += await wait_for_ms(reader.readexactly(n - len(rest)), BODY_MS)
+    req.body = rest[:n]
+    return req
+
+
+def _clean(v):
+    # a header value never carries a line break (no header injection from settings)
+    v = str(v)
+    if "\r" in v or "\n" in v:
+        v = v.replace("\r", " ").replace("\n", " ")
+    return v
+
+
+def head(status, ctype=None, length=None, headers=None, close=True):
+    h = "HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "OK"))
+    if ctype:
+        h += "Content-Type: " + ctype + "\r\n"
+    if length is not None:
+        h += "Content-Length: %d\r\n" % length
+    if headers:
+        for k in headers:
+            h += k + ": " + _clean(headers[k]) + "\r\n"
+    return h + ("Connection: close\r\n\r\n" if close else "\r\n")
+
+
+async def write(w, data):
+    w.write(data)
+    await wait_for_ms(w.drain(), WRITE_MS)
+
+
+async def respond(w, r, head_only=False):
+    """Send a handler's result: dict/list (JSON), str/bytes, Stream, File, or a tuple
+    (body, status[, headers]). None means the handler answered itself (WebSocket)."""
+    if r is None:
+        return
+    status = 200
+    headers = None
+    if isinstance(r, tuple):
+        status = r[1]
+        if len(r) > 2:
+            headers = r[2]
+        r = r[0]
+    ctype = None
+    if headers and "Content-Type" in headers:
+        headers = dict(headers)
+        ctype = headers.pop("Content-Type")
+    if isinstance(r, (dict, list)):
+        r = json.dumps(r)
+        ctype = ctype or JSON_TYPE
+    if isinstance(r, str):
+        r = r.encode()
+        ctype = ctype or TEXT_TYPE
+    if isinstance(r, (bytes, bytearray)):
+        await write(w, head(status, ctype, len(r), headers).encode() + (b"" if head_only else r))
+        return
+    if isinstance(r, Stream):
+        await write(w, head(status, ctype or r.ctype, None, headers).encode())
+        for piece in r.pieces:
+            if isinstance(piece, str):
+                piece = piece.encode()
+            await write(w, piece)
+        return
+    if isinstance(r, File):
+        await _send_file(w, r, status, headers)
+        return
+    raise TypeError("handler result")
+
+
+async def _send_file(w, f, status, headers):
+    path = f.path + (".gz" if f.gz else "")
+    try:
+        fh = open(path, "rb")
+    except OSError:
+        await write(w, head(404, TEXT_TYPE, 0).encode())
+        return
+    try:
+        h = dict(headers) if headers else {}
+        if f.gz:
+            h["Content-Encoding"] = "gzip"
+        if f.max_age is not None:
+            h["Cache-Control"] = "max-age=%d" % f.max_age
+        await write(w, head(status, content_type(f.path), None, h).encode())
+        mv = memoryview(_buf)
+        while True:
+            n = fh.readinto(_buf)
+            if not n:
+                break
+            await write(w, mv[:n])
+    finally:
+        fh.close()
+
+
+async def close(w):
+    try:
+        w.close()
+        await wait_for_ms(w.wait_closed(), 1000)
+    except Exception:
+        pass
+
+
+class Server:
+    """Accepts connections and hands each parsed request to app.handle(req).
+
+    max_conn: requests served at once (WebSockets, once upgraded, are the app's to count:
+    Server.release(req.conn) takes a connection out of this count). The deadlines are
+    attributes so tests can shorten them."""
+
+    head_ms = HEAD_MS
+    slow_ms = SLOW_MS
+    wait_ms = WAIT_MS
+    max_wait = MAX_WAIT
+
+    def __init__(self, app, max_conn=4):
+        self.app = app
+        self.max_conn = max_conn
+        self._conns = []  # [task, t0_ms, reading_head]
+        self._waiting = 0
+        self._free = asyncio.Event()
+        self._srv = None
+        self.refused = 0  # 503 answers (for /status and the tests)
+        self.evicted = 0  # slow heads dropped to make room
+
+    async def run(self, host, port):
+        """Listen until cancelled; the listening socket is closed on every exit, so a
+        restarted web task can bind the port again."""
+        self._srv = await asyncio.start_server(self.serve, host, port, backlog=4)
+        try:
+            await self._srv.wait_closed()
+        finally:
+            self._srv.close()
+            self._srv = None
+
+    def _slot(self):
+        """Take a slot (True), making room by dropping the oldest slow head if needed."""
+        if len(self._conns) < self.max_conn:
+            return True
+        now = ticks_ms()
+        old = None
+        for c in self._conns:
+            if c[2] and ticks_diff(now, c[1]) > self.slow_ms and (old is None or ticks_diff(c[1], old[1]) < 0):
+                old = c
+        if old is None:
+            return False
+        self._conns.remove(old)
+        old[0].cancel()
+        self.evicted += 1
+        return True
+
+    def release(self, entry):
+        if entry in self._conns:
+            self._conns.remove(entry)
+            self._free.set()
+
+    async def serve(self, reader, writer):
+        """One connection (the asyncio.start_server callback; tests call it with fake streams)."""
+        ok = self._slot()
+        if not ok and self._waiting < self.max_wait:
+            self._waiting += 1
+            t0 = ticks_ms()
+            try:
+                while not ok and ticks_diff(ticks_ms(), t0) < self.wait_ms:
+                    self._free.clear()
+                    try:
+                        await wait_for_ms(self._free.wait(), 100)
+                    except asyncio.TimeoutError:
+                        pass
+                    ok = self._slot()
+            finally:
+                self._waiting -= 1
+        if not ok:
+            self.refused += 1
+            try:
+                await write(writer, head(503, JSON_TYPE, 31).encode() + b'{"msg": "too many connections"}')
+            except Exception:
+                pass
+            await close(writer)
+            return
+        entry = [asyncio.current_task(), ticks_ms(), True]
+        self._conns.append(entry)
+        try:
+            try:
+                req = await read_request(reader, writer, self.head_ms)
+            except HttpError as e:
+                await respond(writer, ({"msg": REASONS.get(e.status, "error")}, e.status))
+                return
+            except Exception:
+                return  # timeout, EOF, reset: nothing to answer
+            entry[2] = False
+            req.conn = entry
+            r = await self.app.handle(req)
+            await respond(writer, r)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            print("web: connection error", repr(e))
+        finally:
+            self.release(entry)
+            await close(writer)

@@ -1,0 +1,5 @@
+# The ESP32-profile runtime with the gateway frozen in (tools/build_runtime.py "frozen"):
+# what boards/esp32/manifest.py freezes into an ESP32 image, with the PC's board module.
+include("$(PORT_DIR)/variants/manifest.py")
+include("$(MPY_DIR)/extmod/asyncio")
+include("../../boards/manifest_gateway.py", board="unix")
