@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: screenshots run test test-mpy bench bench-divert deps venv web mpy runtime deploy clean
+.PHONY: screenshots run test test-mpy bench bench-divert deps venv web mpy runtime firmware deploy clean
 
 venv: .venv/.stamp
 .venv/.stamp: requirements.txt
@@ -46,19 +46,45 @@ bench: venv web deps runtime
 bench-divert: venv
 	$(PY) bench/divert_bench.py
 
-# Precompiled firmware tree for the board (bytecode .mpy; main.py stays source).
+# Precompiled firmware trees for the board: build/device (.mpy, for stock MicroPython) and
+# build/device-frozen (main.py + UI, next to a frozen image); docs/deploy.md.
 mpy: venv web
 	$(PY) tools/build_mpy.py
 
-# Copy build/device/ into the board's filesystem root (docs/deploy.md). main.py is removed and
-# the board hard-reset first, so the firmware and its 30 s watchdog are not running during the
-# copy; stale firmware files are pruned (/data and boot.py are kept); main.py is copied last.
-# fs cp skips files whose SHA-256 already matches, so re-running after an interruption resumes.
-deploy: mpy
-	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0" && exit 2)
+# Deploy tools (esptool), apart from requirements.txt so `make run` stays light.
+.venv/.deploy-stamp: requirements-deploy.txt .venv/.stamp
+	.venv/bin/pip install -q --disable-pip-version-check -r requirements-deploy.txt
+	touch $@
+
+# The ESP32 image with the gateway frozen in (bytecode in flash): the default form on boards
+# without PSRAM. Needs ESP-IDF 5.x exported (. $$IDF_PATH/export.sh) and a MicroPython v1.28.0
+# checkout with its submodules (make -C ports/esp32 submodules); not built by CI.
+ESP32_FW := build/esp32-firmware
+firmware: mpy
+	@test -n "$(MICROPY_DIR)" || (echo "usage: make firmware MICROPY_DIR=<micropython v1.28.0 checkout> (with ESP-IDF exported)"; exit 2)
+	@command -v idf.py >/dev/null || (echo "idf.py not found: run . \$$IDF_PATH/export.sh first"; exit 2)
+	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC BUILD=$(CURDIR)/$(ESP32_FW) FROZEN_MANIFEST=$(CURDIR)/boards/esp32/manifest.py
+
+# make deploy PORT=/dev/ttyUSB0 [FORM=frozen|mpy]
+#   frozen (default): flash build/esp32-firmware/firmware.bin (make firmware), then main.py + UI
+#   mpy: stock MicroPython already on the board (ESP32_GENERIC-SPIRAM on PSRAM modules), the
+#        .mpy tree copied onto it
+# main.py is removed and the board hard-reset first, so the firmware and its 30 s watchdog are
+# not running during the copy; stale firmware files are pruned (/data and boot.py are kept);
+# main.py is copied last. fs cp skips files whose SHA-256 already matches, so re-running after
+# an interruption resumes.
+FORM ?= frozen
+deploy: mpy .venv/.deploy-stamp
+	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0 [FORM=frozen|mpy]" && exit 2)
+	@test "$(FORM)" = mpy -o "$(FORM)" = frozen || (echo "FORM must be frozen or mpy" && exit 2)
+ifeq ($(FORM),frozen)
+	@test -f $(ESP32_FW)/firmware.bin || (echo "$(ESP32_FW)/firmware.bin missing: make firmware MICROPY_DIR=... (needs ESP-IDF), or FORM=mpy on a board with PSRAM" && exit 2)
+	.venv/bin/esptool --chip esp32 --port $(PORT) --baud 460800 write-flash 0x1000 $(ESP32_FW)/firmware.bin
+	sleep 3
+endif
 	.venv/bin/mpremote connect $(PORT) exec "import os; 'main.py' in os.listdir() and os.remove('main.py')" + reset
 	sleep 3
-	cd build/device && $(CURDIR)/.venv/bin/mpremote connect $(PORT) run ../deploy_prune.py + fs cp -r $$(ls | grep -vx main.py) : + fs cp main.py :main.py + reset
+	cd build/$(if $(filter frozen,$(FORM)),device-frozen,device) && $(CURDIR)/.venv/bin/mpremote connect $(PORT) run ../$(if $(filter frozen,$(FORM)),deploy_prune_frozen.py,deploy_prune.py) + fs cp -r $$(ls | grep -vx main.py) : + fs cp main.py :main.py + reset
 
 clean:
 	rm -rf build

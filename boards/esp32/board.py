@@ -1,5 +1,5 @@
-# Board support for the ESP32 (OpenEVSE WiFi gateway v1 style wiring on UART2 by
-# default; the REPL keeps UART0). Copied to the device root as board.py.
+# Board support for the ESP32 (MicroPython ESP32_GENERIC, or ESP32_GENERIC-SPIRAM on modules
+# with PSRAM). Copied to the device root as board.mpy (or frozen into the image).
 import machine
 import network
 
@@ -9,19 +9,56 @@ data_dir = "/data"
 http_port = 80
 dns_port = 53
 mdns_port = 5353
-static_dir = "/web/static"
-heap_info = True
+static_dir = "/static"
+# The chip's lwIP has about 10 sockets in all (ESP-IDF CONFIG_LWIP_MAX_SOCKETS): the listening
+# socket, mDNS, captive DNS, MQTT and Emoncms take five; the web server keeps to the rest.
+max_http = 4  # requests served at once (web/server.py)
+max_ws = 2  # WebSocket clients (the UI, Home Assistant)
+web_down_s = 60  # the web server not listening this long: reset (the watchdog's job)
 
-UART_ID = 2
-UART_TX = 17
-UART_RX = 16
+# The RAPI UART, per module family (the Arduino core's defaults that OpenEVSE's C++ gateway
+# builds use, ../shared/reference/rapi.md):
+#  * ESP32-WROOM (no PSRAM): UART2 on RX GPIO16, TX GPIO17 (Olimex ESP32-Gateway wiring);
+#  * ESP32-WROVER and other modules with PSRAM: GPIO16/17 are wired to the PSRAM, so UART1 on
+#    RX GPIO25, TX GPIO27 (the C++ esp-wrover-kit build).
+# PSRAM is seen when the firmware uses it (the SPIRAM build: a heap of megabytes). A file
+# /data/board.json such as {"uart": 2, "rx": 16, "tx": 17} overrides both.
+UART_WROOM = (2, 16, 17)
+UART_PSRAM = (1, 25, 27)
+_PINS_OK = (1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27, 32, 33, 34,
+            35, 36, 39)  # 34-39 are input only: fine for RX
 
 _wdt = None
 
 
+def has_psram():
+    import gc
+
+    return gc.mem_free() + gc.mem_alloc() > 1024 * 1024
+
+
+def uart_pins():
+    """(uart id, rx, tx): /data/board.json if valid, else the module family's default."""
+    pins = UART_PSRAM if has_psram() else UART_WROOM
+    try:
+        import json
+
+        with open(data_dir + "/board.json") as f:
+            d = json.load(f)
+        u, rx, tx = d.get("uart", pins[0]), d.get("rx", pins[1]), d.get("tx", pins[2])
+        if u in (1, 2) and rx in _PINS_OK and tx in _PINS_OK and tx < 34 and rx != tx:
+            pins = (u, rx, tx)
+        else:
+            print("board: board.json pins not usable, keeping", pins)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return pins
+
+
 def open_uart():
-    u = machine.UART(UART_ID, 115200, tx=UART_TX, rx=UART_RX, timeout=0, rxbuf=512)
-    return u, 32  # with timeout=0, read(32) returns what is there
+    u, rx, tx = uart_pins()
+    print("board: RAPI on UART%d rx %d tx %d" % (u, rx, tx))
+    return machine.UART(u, 115200, tx=tx, rx=rx, timeout=0, rxbuf=512), 32  # read(32): what is there
 
 
 def unique_id():
@@ -49,9 +86,3 @@ def wdt_feed():
 
 def reset():
     machine.reset()
-
-
-def mem_free():
-    import gc
-
-    return gc.mem_free()

@@ -17,7 +17,10 @@ http_port = int(_env("HTTP_PORT", "8080"))
 dns_port = int(_env("DNS_PORT", "5300"))  # captive DNS (53 on the chip)
 mdns_port = int(_env("MDNS_PORT", "5353"))
 static_dir = _env("OEVSE_STATIC", "firmware/web/static")
-heap_info = True
+# as boards/esp32/board.py: the chip's socket budget
+max_http = 4
+max_ws = 2
+web_down_s = int(_env("WEB_DOWN_S", "60"))
 
 
 def open_uart():
@@ -56,9 +59,3 @@ def reset():
     # The launcher (tools/run.py) restarts the firmware when it exits with code 3,
     # as a board comes back after machine.reset().
     sys.exit(3)
-
-
-def mem_free():
-    import gc
-
-    return gc.mem_free()

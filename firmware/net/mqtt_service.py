@@ -4,7 +4,7 @@
 import asyncio
 import json
 
-from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from compat import drop, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 from net import tls_context
 from net.mqtt import MQTTClient, valid_filter
 
@@ -24,8 +24,6 @@ FEEDS = (
     ("grid_ie", "mqtt_grid_ie", -100000, 100000),
     ("voltage", "mqtt_vrms", 50, 500),
 )
-STATES = ("{{ {1:'Ready',2:'Connected',3:'Charging',254:'Sleeping',255:'Disabled'}"
-          ".get(value|int,'Error') }}")
 
 
 def _val(v):
@@ -52,13 +50,6 @@ def parse_number(msg, lo, hi):
     if v != v or v < lo or v > hi:
         raise ValueError("out of range")
     return int(v + 0.5) if v >= 0 else -int(-v + 0.5)
-
-
-def _obj(msg):
-    d = json.loads(msg)
-    if not isinstance(d, dict):
-        raise ValueError("expected a JSON object")
-    return d
 
 
 class MqttService:
@@ -251,8 +242,7 @@ class MqttService:
         self._queue_config()
         self._queue_override()
         if self.ha:
-            for t, m in self._discovery():
-                self._q.append((t, json.dumps(m).encode(), True))
+            self._q += self._discovery()
 
     def _queue_config(self):
         try:
@@ -275,7 +265,7 @@ class MqttService:
         try:
             if c.connected:
                 if self.ha and not self._cfg("ha_discovery"):
-                    for t, _ in self._discovery():
+                    for t, _, _ in self._discovery():
                         c.publish(t, b"", True)
                 gone = {"state": "disconnected", "id": self.serial, "name": self.name}
                 c.publish(self.announce, json.dumps(gone).encode(), True)
@@ -287,63 +277,15 @@ class MqttService:
         except Exception as e:
             print("mqtt: teardown", repr(e))
 
-    # -- Home Assistant discovery --
-
     def _discovery(self):
-        b = self.base.decode() + "/"
-        node = "openevse_" + self.serial
-        dev = {"identifiers": [node], "name": self.name, "manufacturer": "OpenEVSE",
-               "model": "MicroPython WiFi gateway"}
-        avail = {"topic": self.announce.decode(), "value_template": "{{ value_json.state }}",
-                 "payload_available": "connected", "payload_not_available": "disconnected"}
+        """[(topic, payload)] of the Home Assistant discovery messages (net/mqtt_ha.py,
+        imported for it and dropped: it runs once per connection)."""
+        from net import mqtt_ha
 
-        def ent(comp, obj, name, **kw):
-            kw["name"] = name
-            kw["unique_id"] = node + "_" + obj
-            kw["device"] = dev
-            kw["availability"] = [avail]
-            return ("homeassistant/%s/%s/%s/config" % (comp, node, obj)).encode(), kw
-
-        def sensor(obj, key, name, unit=None, dc=None, sc="measurement", tpl=None):
-            kw = {"state_topic": b + key}
-            if unit:
-                kw["unit_of_measurement"] = unit
-            if dc:
-                kw["device_class"] = dc
-            if sc:
-                kw["state_class"] = sc
-            if tpl:
-                kw["value_template"] = tpl
-            return ent("sensor", obj, name, **kw)
-
-        yield sensor("state", "state", "State", sc=None, tpl=STATES)
-        yield sensor("current", "amp", "Current", "A", "current",
-                     tpl="{{ (value|float / 1000) | round(1) }}")
-        yield sensor("power", "power", "Power", "W", "power")
-        yield sensor("session_energy", "session_energy", "Session energy", "Wh", "energy",
-                     "total_increasing")
-        yield sensor("total_energy", "total_energy", "Total energy", "kWh", "energy",
-                     "total_increasing")
-        yield sensor("temp", "temp", "Temperature", "°C", "temperature",
-                     tpl="{{ value|float / 10 }}")
-        yield ent("select", "divert_mode", "Divert mode", state_topic=b + "divertmode",
-                  command_topic=b + "divertmode/set", options=["normal", "eco"],
-                  value_template="{{ 'eco' if value == '2' else 'normal' }}",
-                  command_template="{{ 2 if value == 'eco' else 1 }}")
-        yield ent("number", "charge_current", "Charge current", state_topic=b + "pilot",
-                  command_topic=b + "override/set", min=6, max=int(self._max_current()),
-                  step=1, unit_of_measurement="A", mode="slider",
-                  command_template='{"charge_current": {{ value|int }}}')
-        yield ent("switch", "charging", "Charging", state_topic=b + "status",
-                  command_topic=b + "override/set", state_on="active", state_off="disabled",
-                  payload_on='{"state": "active"}', payload_off='{"state": "disabled"}')
-
-    def _max_current(self):
         try:
-            v = self._status_get("max_current_hard") or 32
-        except Exception:
-            v = 32
-        return v if 6 < v <= 80 else 32
+            return list(mqtt_ha.messages(self))
+        finally:
+            drop("net.mqtt_ha")
 
     # -- incoming --
 
@@ -369,43 +311,17 @@ class MqttService:
         b = self.base + b"/"
         if not topic.startswith(b):
             raise ValueError("unexpected topic")
-        sub = topic[len(b):]
         if len(msg) > MAX_CMD:
             raise ValueError("oversized")
-        if sub == b"divertmode/set":
+        if topic[len(b):] == b"divertmode/set":  # the one command sent often (automations)
             gw.set_divert_mode(msg.decode())
-        elif retained:
-            # a retained command would run again on every reconnect
-            raise ValueError("retained command")
-        elif sub.startswith(b"rapi/in/"):
-            cmd = sub[8:].decode()
-            if msg.strip():
-                cmd += " " + msg.decode().strip()
-            if self._rapi_busy >= 2:
-                raise ValueError("rapi busy")
-            self._rapi_busy += 1
-            asyncio.create_task(self._rapi(cmd))
-        elif sub == b"override/set":
-            m = msg.strip()
-            if m == b"clear":
-                gw.override_clear()
-            elif m == b"toggle":
-                gw.override_toggle()
-            else:
-                gw.override_set(_obj(m))
-        elif sub == b"config/set":
-            gw.config.update(_obj(msg))
-        elif sub == b"limit/set":
-            if msg.strip() == b"clear":
-                gw.limit_clear()
-            else:
-                gw.limit_set(_obj(msg))
-        elif sub == b"restart":
-            m = msg.strip()
-            dev = _obj(m).get("device") if m.startswith(b"{") else (m.decode() or "gateway")
-            gw.restart(dev)
         else:
-            raise ValueError("unknown command")
+            from net import mqtt_cmd  # the others are rare: imported for each, then dropped
+
+            try:
+                mqtt_cmd.run(self, topic[len(b):], msg, retained)
+            finally:
+                drop("net.mqtt_cmd")
         self.stats["commands"] += 1
 
     async def _rapi(self, cmd):
@@ -419,5 +335,3 @@ class MqttService:
             self._bad("rapi", repr(e))
         finally:
             self._rapi_busy -= 1
-
-

@@ -3,7 +3,7 @@
 # $AT/$AB, flags a silent controller and applies the claims' target ($FE/$FS, $SC n V).
 import asyncio
 
-from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from compat import drop, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 from rapi import model as M
 from rapi.client import RapiError, RapiTimeout
 
@@ -123,57 +123,22 @@ class EvseMonitor:
         return True
 
     async def _boot(self):
-        """Read settings after first contact or a controller reboot; re-arm heartbeat."""
-        m = self.m
-        ln = await self._cmd("$GE")
-        if ln and ln.ok:
-            v = M.parse_ints(ln.fields, 2, 16)
-            if v:
-                m.set("flags", v[1])
-                if not v[1] & M.ECF_BUTTON_DISABLED:
-                    # Take the front button (as the C++ gateway): its presses then come as
-                    # $AN and toggle the manual override through the claims; left to the
-                    # controller, a press to pause would be undone by the next apply().
-                    # Saved in the controller's EEPROM, so written once, not every boot.
-                    ln = await self._cmd("$FF B 0")
-                    if ln and ln.ok:
-                        m.set("flags", v[1] | M.ECF_BUTTON_DISABLED)
-        await self._read_gc()
-        ln = await self._cmd("$GF")
-        if ln and ln.ok:
-            v = M.parse_ints(ln.fields, 3, 16)
-            if v:
-                m.set("gfci", v[0])
-                m.nognd, m.stuck = v[1], v[2]
-        ln = await self._cmd("$GI")
-        if ln and ln.ok and ln.fields:
-            m.serial = ln.fields[-1]
-        await self._read_gs()
-        await self._read_gu()
-        await self._read_gp()
-        await self.heartbeat_setup()
-        m.commit()
-        return self._state_known and self._pilot_known
+        """Read settings after first contact or a controller reboot; re-arm heartbeat.
+        The sequence runs rarely, so its code is imported for it and dropped after."""
+        from rapi import boot
+
+        try:
+            return await boot.boot(self)
+        finally:
+            drop("rapi.boot")
 
     async def heartbeat_setup(self):
-        """Arm heartbeat supervision as configured. If the reply is lost, $GY tells whether
-        it took; the tick retries until the controller reports the configured values."""
-        iv = self.config.get("heartbeat_interval")
-        cur = self.config.get("heartbeat_current")
-        ln = await self._cmd("$GY")
-        v = M.parse_ints(ln.fields, 3) if ln and ln.ok else None
-        if v is None or v[0] != iv or v[1] != cur:
-            ln = await self._cmd("$SY %d %d" % (iv, cur))
-            v = M.parse_ints(ln.fields, 3) if ln and ln.ok else None
-        if v is None:
-            self.hb_ok = False
-            return False
-        self.hb_ok = iv > 0
-        self.hb_armed = True
-        if v[2] == 2:  # a pulse was missed before we got here: acknowledge it
-            await self._cmd("$SY")
-            await self._cmd("$SY %d" % HB_ACK)
-        return True
+        from rapi import boot
+
+        try:
+            return await boot.heartbeat_setup(self)
+        finally:
+            drop("rapi.boot")
 
     async def _gc(self):
         ln = await self._cmd("$GC")
@@ -309,21 +274,12 @@ class EvseMonitor:
         m.commit()
 
     async def _save_soft_max(self):
-        """The user's maximum current is the controller's own saved setting ($SC n writes
-        its EEPROM, once per change); the controller clamps it to the hardware maximum."""
-        amps = self.config.get("max_current_soft")
-        if amps < 6:
-            self._soft_pending = False
-            return
-        gc = await self._gc()
-        if gc is not None and gc[3] == amps:
-            self._soft_pending = False
-            return
-        ln = await self._cmd("$SC %d" % amps)
-        if ln is not None:
-            self._soft_pending = False
-        self._pilot_known = False
-        await self._read_gc()
+        from rapi import boot
+
+        try:
+            await boot.save_soft_max(self)
+        finally:
+            drop("rapi.boot")
 
     # -- the task ------------------------------------------------------------------
     def _lost(self):

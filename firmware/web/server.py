@@ -6,9 +6,9 @@
 # and bounded everywhere:
 #  * one request per connection (Connection: close);
 #  * the request head within HEAD_MS, at most MAX_HEAD bytes; a body of at most MAX_BODY;
-#  * at most max_conn connections being served; a newcomer beyond that takes the place of
-#    the oldest one still sending its head after SLOW_MS (slowloris), else waits up to
-#    WAIT_MS with at most MAX_WAIT others, else gets 503 before anything is read;
+#  * at most MAX_HEADS connections still sending their head: a newcomer replaces the oldest
+#    (slowloris, idle sockets: the chip has about 10 sockets in all); at most max_conn
+#    requests served at once, a few more wait briefly, the rest get 503; see Server;
 #  * every write has a deadline, so a client that stops reading cannot hold a slot.
 # Handlers are found by app.handle(req) (web/app.py); this module knows nothing of the gateway.
 import asyncio
@@ -21,9 +21,9 @@ MAX_BODY = 4096
 HEAD_MS = 5000
 BODY_MS = 5000
 WRITE_MS = 10000
-SLOW_MS = 500
 WAIT_MS = 1000
 MAX_WAIT = 4
+MAX_HEADS = 4
 
 REASONS = {101: "Switching Protocols", 200: "OK", 201: "Created", 302: "Found",
            400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -157,32 +157,33 @@ def content_type(path):
     return "application/octet-stream"
 
 
-async def _read_head(reader):
-    """(request line, [header lines], bytes already read past the head)."""
-    buf = b""
-    while True:
-        i = buf.find(b"\r\n\r\n")
-        j = buf.find(b"\n\n")
-        if i >= 0 and (j < 0 or i < j):
-            head, rest = buf[:i], buf[i + 4:]
-            break
-        if j >= 0:
-            head, rest = buf[:j], buf[j + 2:]
-            break
-        if len(buf) > MAX_HEAD:
-            raise HttpError(400)
+def _split_head(buf):
+    """(head, rest) once buf holds a whole request head, else None."""
+    i = buf.find(b"\r\n\r\n")
+    j = buf.find(b"\n\n")
+    if i >= 0 and (j < 0 or i < j):
+        return buf[:i], buf[i + 4:]
+    if j >= 0:
+        return buf[:j], buf[j + 2:]
+    if len(buf) > MAX_HEAD:
+        raise HttpError(400)
+    return None
+
+
+async def _gather(reader, acc):
+    """Read into acc[0] until it holds a whole head. acc survives a timeout."""
+    while _split_head(acc[0]) is None:
         d = await reader.read(512)
         if not d:
             raise EOFError()
-        buf += d
+        acc[0] += d
+
+
+def parse_request(buf, reader, writer):
+    """A Request from a buffer that holds a whole head (body still to be read: read_body)."""
+    head, rest = _split_head(buf)
     lines = head.split(b"\n")
-    return lines[0].strip(), lines[1:], rest
-
-
-async def read_request(reader, writer, head_ms=HEAD_MS):
-    """Parse one request (head within head_ms, body within BODY_MS). Raises HttpError,
-    EOFError or a timeout."""
-    line, hlines, rest = await wait_for_ms(_read_head(reader), head_ms)
+    line, hlines = lines[0].strip(), lines[1:]
     try:
         method, target, version = line.decode().split(" ")
     except (ValueError, UnicodeError):
@@ -212,10 +213,16 @@ async def read_request(reader, writer, head_ms=HEAD_MS):
         raise HttpError(400)
     if n > MAX_BODY:
         raise HttpError(413)
-    if n > len(rest):
-        rest += await wait_for_ms(reader.readexactly(n - len(rest)), BODY_MS)
-    req.body = rest[:n]
+    req.body = rest
+    req.length = n
     return req
+
+
+async def read_body(req):
+    n = req.length
+    if n > len(req.body):
+        req.body += await wait_for_ms(req.reader.readexactly(n - len(req.body)), BODY_MS)
+    req.body = req.body[:n]
 
 
 def _clean(v):
@@ -316,24 +323,31 @@ async def close(w):
 class Server:
     """Accepts connections and hands each parsed request to app.handle(req).
 
-    max_conn: requests served at once (WebSockets, once upgraded, are the app's to count:
-    Server.release(req.conn) takes a connection out of this count). The deadlines are
-    attributes so tests can shorten them."""
+    Admission, so that a flood of slow or idle connections cannot lock real clients out. A
+    real client sends its whole request head as soon as it has connected; a slowloris client
+    or an idle socket never does:
+      * at most max_heads connections may be sending their head; a newcomer beyond that takes
+        the place of the oldest one (which has had the longest time to send it);
+      * a complete request waits up to wait_ms for one of max_conn slots (at most max_wait
+        wait), else gets 503; the whole head must arrive within head_ms.
+    An upgraded WebSocket leaves its request slot (release(req.conn)): web/app.py counts those.
+    The limits are attributes so tests can change them."""
 
     head_ms = HEAD_MS
-    slow_ms = SLOW_MS
     wait_ms = WAIT_MS
     max_wait = MAX_WAIT
+    max_heads = MAX_HEADS
 
     def __init__(self, app, max_conn=4):
         self.app = app
         self.max_conn = max_conn
-        self._conns = []  # [task, t0_ms, reading_head]
+        self._busy = []  # one entry per request being served
+        self._heads = []  # the tasks of connections still sending their head, oldest first
         self._waiting = 0
         self._free = asyncio.Event()
         self._srv = None
-        self.refused = 0  # 503 answers (for /status and the tests)
-        self.evicted = 0  # slow heads dropped to make room
+        self.refused = 0  # 503 answers
+        self.evicted = 0  # connections dropped before they completed their head
 
     async def run(self, host, port):
         """Listen until cancelled; the listening socket is closed on every exit, so a
@@ -345,63 +359,67 @@ class Server:
             self._srv.close()
             self._srv = None
 
-    def _slot(self):
-        """Take a slot (True), making room by dropping the oldest slow head if needed."""
-        if len(self._conns) < self.max_conn:
-            return True
-        now = ticks_ms()
-        old = None
-        for c in self._conns:
-            if c[2] and ticks_diff(now, c[1]) > self.slow_ms and (old is None or ticks_diff(c[1], old[1]) < 0):
-                old = c
-        if old is None:
-            return False
-        self._conns.remove(old)
-        old[0].cancel()
-        self.evicted += 1
-        return True
+    @property
+    def listening(self):
+        return self._srv is not None
 
     def release(self, entry):
-        if entry in self._conns:
-            self._conns.remove(entry)
+        if entry in self._busy:
+            self._busy.remove(entry)
             self._free.set()
+
+    async def _admit(self):
+        if len(self._busy) < self.max_conn:
+            return True
+        if self._waiting >= self.max_wait:
+            return False
+        self._waiting += 1
+        try:
+            t0 = ticks_ms()
+            while len(self._busy) >= self.max_conn:
+                if ticks_diff(ticks_ms(), t0) >= self.wait_ms:
+                    return False
+                self._free.clear()
+                try:
+                    await wait_for_ms(self._free.wait(), 100)
+                except asyncio.TimeoutError:
+                    pass
+            return True
+        finally:
+            self._waiting -= 1
 
     async def serve(self, reader, writer):
         """One connection (the asyncio.start_server callback; tests call it with fake streams)."""
-        ok = self._slot()
-        if not ok and self._waiting < self.max_wait:
-            self._waiting += 1
-            t0 = ticks_ms()
-            try:
-                while not ok and ticks_diff(ticks_ms(), t0) < self.wait_ms:
-                    self._free.clear()
-                    try:
-                        await wait_for_ms(self._free.wait(), 100)
-                    except asyncio.TimeoutError:
-                        pass
-                    ok = self._slot()
-            finally:
-                self._waiting -= 1
-        if not ok:
-            self.refused += 1
-            try:
-                await write(writer, head(503, JSON_TYPE, 31).encode() + b'{"msg": "too many connections"}')
-            except Exception:
-                pass
-            await close(writer)
-            return
-        entry = [asyncio.current_task(), ticks_ms(), True]
-        self._conns.append(entry)
+        me = asyncio.current_task()
+        if len(self._heads) >= self.max_heads:
+            self._heads.pop(0).cancel()
+            self.evicted += 1
+        self._heads.append(me)
+        entry = None
         try:
             try:
-                req = await read_request(reader, writer, self.head_ms)
+                acc = [b""]
+                await wait_for_ms(_gather(reader, acc), self.head_ms)
+                req = parse_request(acc[0], reader, writer)
             except HttpError as e:
                 await respond(writer, ({"msg": REASONS.get(e.status, "error")}, e.status))
                 return
             except Exception:
-                return  # timeout, EOF, reset: nothing to answer
-            entry[2] = False
-            req.conn = entry
+                return  # head timeout, EOF, reset: nothing to answer
+            finally:
+                if me in self._heads:
+                    self._heads.remove(me)
+            acc = None
+            if not await self._admit():
+                self.refused += 1
+                await write(writer, head(503, JSON_TYPE, 31).encode() + b'{"msg": "too many connections"}')
+                return
+            entry = req.conn = [ticks_ms()]
+            self._busy.append(entry)
+            try:
+                await read_body(req)
+            except Exception:
+                return  # body timeout, EOF
             r = await self.app.handle(req)
             await respond(writer, r)
         except asyncio.CancelledError:
@@ -409,5 +427,8 @@ class Server:
         except Exception as e:
             print("web: connection error", repr(e))
         finally:
-            self.release(entry)
+            if me in self._heads:
+                self._heads.remove(me)
+            if entry is not None:
+                self.release(entry)
             await close(writer)

@@ -1,5 +1,12 @@
 """System-test harness: the virtual EVSE (in this process, on a real pty) and the
-firmware under the MicroPython unix port (a subprocess), wired as `make run` does."""
+firmware under the MicroPython unix port (a subprocess), wired as `make run` does.
+
+A Rig runs one of three firmware forms (FORMS):
+  "src"     firmware/*.py on the PC's 64-bit MicroPython (`make run`)
+  "mpy"     the precompiled tree (build/unix-mpy, what `make deploy` copies to a board) on the
+            ESP32-profile runtime (build/mp32: 32-bit, 56 KB heap growing once to ~110 KB)
+  "frozen"  the firmware frozen into the ESP32-profile runtime (build/mp32-frozen)
+  "mpy64"   the precompiled tree on the same profile built 64-bit (build/mp64; bench only)"""
 import json
 import os
 import socket
@@ -14,7 +21,73 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from sim.server import SimServer  # noqa: E402
-from tools.run import MPY, firmware_env  # noqa: E402
+from tools.run import MICROPYPATH, MPY, firmware_env  # noqa: E402
+
+MP32 = os.path.join(ROOT, "build", "mp32", "micropython")
+MP32_FROZEN = os.path.join(ROOT, "build", "mp32-frozen", "micropython")
+MP64 = os.path.join(ROOT, "build", "mp64", "micropython")  # the same profile, 64-bit (bench)
+MPY_TREE = os.path.join(ROOT, "build", "unix-mpy")
+FORMS = ("src", "mpy", "frozen", "mpy64")
+
+
+def _newest_source():
+    newest = 0
+    for base in ("firmware", "boards"):
+        for d, _, files in os.walk(os.path.join(ROOT, base)):
+            for f in files:
+                if f.endswith((".py", ".gz")):
+                    newest = max(newest, os.path.getmtime(os.path.join(d, f)))
+    return newest
+
+
+def ensure_form(form):
+    """Build what a form needs when it is missing or older than the firmware sources
+    (`make test` has built it already; this covers running pytest by hand)."""
+    if form == "src":
+        return
+    if form in ("mpy", "mpy64"):
+        stamp = os.path.join(MPY_TREE, "main.py")
+        if not os.path.exists(stamp) or os.path.getmtime(stamp) < _newest_source():
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_mpy.py"),
+                            "--target", "unix", "--quiet"], cwd=ROOT, check=True)
+    binary, build = {"mpy": (MP32, "plain"), "mpy64": (MP64, "x64"),
+                     "frozen": (MP32_FROZEN, "frozen")}[form]
+    if not os.path.exists(binary) or (form == "frozen" and
+                                      os.path.getmtime(binary) < _newest_source()):
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_runtime.py"), build],
+                       cwd=ROOT, check=True)
+
+
+_totals = {}
+
+
+def heap_total(form, env=None):
+    """The GC heap (bytes) of a form's runtime once it has grown as far as it may: 111,936 on
+    the ESP32 profile, as PR #13219 measured on a stock ESP32 after one growth."""
+    key = (form, tuple(sorted((env or {}).items())))
+    if key not in _totals:
+        ensure_form(form)
+        binary = {"src": MPY, "mpy": MP32, "frozen": MP32_FROZEN, "mpy64": MP64}[form]
+        code = ("import gc\nl=[]\ntry:\n while 1: l.append(bytearray(512))\n"
+                "except MemoryError: pass\ngc.collect()\nprint(gc.mem_alloc()+gc.mem_free())")
+        e = dict(os.environ)
+        e.update(env or {})
+        r = subprocess.run([binary, "-c", code], capture_output=True, text=True, timeout=60, env=e)
+        _totals[key] = int(r.stdout.split()[-1])
+    return _totals[key]
+
+
+def form_command(form, heap=None):
+    """(argv, environment additions) that start the firmware in `form`."""
+    if form == "src":
+        args = [MPY] + (["-X", "heapsize=" + heap] if heap else [])
+        return args + [os.path.join(ROOT, "firmware", "main.py")], {"MICROPYPATH": MICROPYPATH}
+    ensure_form(form)
+    if form in ("mpy", "mpy64"):
+        args = [MP32 if form == "mpy" else MP64] + (["-X", "heapsize=" + heap] if heap else [])
+        return args + [os.path.join(MPY_TREE, "main.py")], {"MICROPYPATH": ".frozen:" + MPY_TREE}
+    args = [MP32_FROZEN] + (["-X", "heapsize=" + heap] if heap else [])
+    return args + ["-c", "import startup; startup.main()"], {"MICROPYPATH": ".frozen"}
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -43,7 +116,8 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
 class Rig:
     """One virtual EVSE + one firmware process."""
 
-    def __init__(self, config=None, sim_kwargs=None, env=None, heap=None):
+    def __init__(self, config=None, sim_kwargs=None, env=None, heap=None, form="src",
+                 http_port=None):
         self.tmp = tempfile.mkdtemp(prefix="oevse-")
         self.data = os.path.join(self.tmp, "data")
         os.makedirs(self.data)
@@ -54,24 +128,24 @@ class Rig:
         kw = {"ev_connected": False}
         kw.update(sim_kwargs or {})
         self.sim = SimServer(link=self.link, control_port=0, **kw).start()
-        self.http_port = free_port()
+        self.http_port = http_port or free_port()
         self.extra_env = {"DNS_PORT": str(free_port(socket.SOCK_DGRAM)),
                           "MDNS_PORT": str(free_port(socket.SOCK_DGRAM))}
         self.extra_env.update(env or {})
         self.heap = heap
+        self.form = form
         self.fw = None
         self.log_path = os.path.join(self.tmp, "firmware.log")
         self.start_firmware()
 
     # -- firmware process ------------------------------------------------------
     def start_firmware(self):
-        args = [MPY]
-        if self.heap:
-            args += ["-X", "heapsize=" + self.heap]
-        args.append(os.path.join(ROOT, "firmware", "main.py"))
+        args, extra = form_command(self.form, self.heap)
+        env = firmware_env(self.link, self.http_port, self.data, self.extra_env)
+        env.update(extra)
         self._log = open(self.log_path, "ab")
         self.fw = subprocess.Popen(args, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                   env=firmware_env(self.link, self.http_port, self.data, self.extra_env))
+                                   env=env)
         self.t_start = time.monotonic()
 
     def stop_firmware(self):

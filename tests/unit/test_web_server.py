@@ -112,25 +112,28 @@ def test_header_values_never_carry_line_breaks():
     assert 'realm="a  Set-Cookie: x"' in h  # the break became spaces inside the one value
 
 
-def test_slow_heads_are_evicted_for_a_real_request():
-    gw, app = _app(max_conn=2)
-    app.server.slow_ms = 50
+def test_slow_heads_make_room_for_newcomers():
+    gw, app = _app(max_conn=1)
+    app.server.max_heads = 2
 
     async def t():
         slow = [FakeStream(b"GET /sta", eof=False) for _ in range(2)]
         tasks = [asyncio.create_task(app.server.serve(s, s)) for s in slow]
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.02)
+        assert len(app.server._heads) == 2
+        # a real client sends its whole head at once: it takes the oldest slow one's place
         r = await Client(app).get("/status")
-        assert r.status_code == 200
-        assert app.server.evicted == 1
-        for s in slow:
-            s.feed_eof()
+        assert r.status_code == 200 and r.json["state"] == 1
+        assert app.server.evicted == 1 and slow[0].closed and not slow[1].closed
+        assert bytes(slow[0].out) == b""  # dropped without an answer: it asked for nothing
+        slow[1].feed(b"tus HTTP/1.1\r\n\r\n")  # the other one finishes: served
         for tk in tasks:
             try:
                 await tk
             except asyncio.CancelledError:
                 pass
-        assert slow[0].closed  # the oldest slow client was cut off
+        assert Response(slow[1].out).status_code == 200
+        assert app.server._heads == [] and app.server._busy == []
 
     run(t())
 
@@ -141,19 +144,20 @@ def test_full_server_waits_then_answers_503():
     app.server.max_wait = 1
 
     async def t():
-        busy = FakeStream(b"GET /sta", eof=False)  # a young head: not evictable yet
+        # a request whose body is still coming holds the only slot
+        busy = FakeStream(b"POST /status HTTP/1.1\r\nContent-Length: 15\r\n\r\n{\"solar\"", eof=False)
         tb = asyncio.create_task(app.server.serve(busy, busy))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
         waiter = FakeStream(request_bytes("GET", "/override"))
         tw = asyncio.create_task(app.server.serve(waiter, waiter))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
         r = await Client(app).get("/override")  # a second waiter is one too many
         assert r.status_code == 503 and r.json == {"msg": "too many connections"}
         await tw  # the waiter got no slot within wait_ms either
         assert Response(waiter.out).status_code == 503
-        busy.feed(b"tus HTTP/1.1\r\n\r\n")
+        busy.feed(b": 1500}")
         await tb
-        assert Response(busy.out).status_code == 200
+        assert Response(busy.out).status_code == 200 and gw.feeds["solar"] == 1500
         assert app.server.refused == 2
         r = await Client(app).get("/override")  # free again
         assert r.status_code == 200
@@ -169,7 +173,7 @@ def test_head_deadline_closes_the_connection():
         s = FakeStream(b"GET /status HTTP/1.1\r\nHost: x\r\n", eof=False)
         await app.server.serve(s, s)
         assert s.closed and bytes(s.out) == b""
-        assert app.server._conns == []
+        assert app.server._heads == [] and app.server._busy == []
 
     run(t())
 
@@ -239,5 +243,28 @@ def test_cold_route_groups_are_not_kept_in_memory():
         assert "web.api_settings" not in sys.modules
         r = await Client(app).get("/override")
         assert "web.api_control" in sys.modules  # a hot group stays
+
+    run(t())
+
+
+def test_listening_socket_is_closed_when_the_task_ends():
+    # A web task that is cancelled (or crashes) and is started again must be able to bind
+    # the same port: the old listening socket is closed on the way out.
+    import random
+
+    gw, app = _app()
+    port = random.randint(40000, 60000)
+
+    async def t():
+        for _ in range(3):
+            task = asyncio.create_task(app.server.run("127.0.0.1", port))
+            await asyncio.sleep(0.05)
+            assert app.server.listening
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            assert not app.server.listening
 
     run(t())

@@ -1,0 +1,48 @@
+# net/mqtt_cmd.py: the rarely sent MQTT commands under <base>/ (rapi/in, override/set,
+# config/set, limit/set, restart); net/mqtt_service.py imports it per command and drops it.
+import asyncio
+import json
+
+
+def _obj(msg):
+    d = json.loads(msg)
+    if not isinstance(d, dict):
+        raise ValueError("expected a JSON object")
+    return d
+
+
+def run(svc, sub, msg, retained):
+    """Carry out the command on topic <base>/<sub>. Raises ValueError for a bad one."""
+    gw = svc.gw
+    if retained:
+        # a retained command would run again on every reconnect
+        raise ValueError("retained command")
+    if sub.startswith(b"rapi/in/"):
+        cmd = sub[8:].decode()
+        if msg.strip():
+            cmd += " " + msg.decode().strip()
+        if svc._rapi_busy >= 2:
+            raise ValueError("rapi busy")
+        svc._rapi_busy += 1
+        asyncio.create_task(svc._rapi(cmd))
+    elif sub == b"override/set":
+        m = msg.strip()
+        if m == b"clear":
+            gw.override_clear()
+        elif m == b"toggle":
+            gw.override_toggle()
+        else:
+            gw.override_set(_obj(m))
+    elif sub == b"config/set":
+        gw.config.update(_obj(msg))
+    elif sub == b"limit/set":
+        if msg.strip() == b"clear":
+            gw.limit_clear()
+        else:
+            gw.limit_set(_obj(msg))
+    elif sub == b"restart":
+        m = msg.strip()
+        dev = _obj(m).get("device") if m.startswith(b"{") else (m.decode() or "gateway")
+        gw.restart(dev)
+    else:
+        raise ValueError("unknown command")
