@@ -194,7 +194,6 @@ class DivertController:
         self.configure(min_a=min_a, max_a=max_a, feed=feed, **tunables)
         self._reset_session()
         self.surplus_ma = 0  # last raw estimate
-        self.track_ma = 0  # smoothed for tracking
         self.start_avg_ma = 0  # smoothed for the start test
         self.long_ma = 0  # long average (session value)
 
@@ -253,7 +252,6 @@ class DivertController:
         self._deficit = 0  # CUSUM, mA*s
         self._stale_paused = False
         self.starts = 0
-        self.stops = 0
 
     # ---------------------------------------------------------------- inputs
     def _voltage(self, now_ms):
@@ -292,12 +290,10 @@ class DivertController:
         self._last_feed_ms = now_ms
         self.surplus_ma = s
         if first:
-            self.track_ma = s
             self.start_avg_ma = s
             self.long_ma = s
         else:
             self.long_ma = _ema(self.long_ma, s, dt, self.long_tau_ms)
-            self.track_ma = s
             self.start_avg_ma = _ema(self.start_avg_ma, s, dt, self.start_tau_ms)
         self._day_night(now_ms, s, watts)
         if self.mode != MODE_ECO or not self._connected:
@@ -306,7 +302,7 @@ class DivertController:
             # the feed is back: resume the interrupted session straight away
             self._stale_paused = False
             self.state = ST_ACTIVE
-            self.pilot_a = self._target(self.track_ma)
+            self.pilot_a = self._target(self.surplus_ma)
             self._last_change_ms = now_ms
             self._last_dir = 0
             self.starts += 1
@@ -323,7 +319,6 @@ class DivertController:
             self._deficit = d if d > 0 else 0
             if self._deficit >= lim:
                 self.state = ST_STOPPED
-                self.stops += 1
                 self.pilot_a = 0
                 self._start_since = None
                 self._deficit = 0
@@ -400,7 +395,7 @@ class DivertController:
         full = self.change_budget_n * self.change_budget_ms
         c = self._credit + dt
         self._credit = c if c < full else full
-        s = self.track_ma
+        s = self.surplus_ma  # the 10-s feed is already a mean: no further smoothing
         p = self.pilot_a
         t = self._target(s)
         if t == p:
@@ -437,7 +432,7 @@ class DivertController:
             if need and now_ms - self._start_since >= need:
                 self.state = ST_ACTIVE
                 self.starts += 1
-                self.pilot_a = self._target(self.track_ma)
+                self.pilot_a = self._target(self.surplus_ma)
                 self._last_change_ms = now_ms
                 self._last_dir = 0
                 self._deficit = 0
@@ -516,7 +511,7 @@ class DivertController:
             "divert_active": self.mode == MODE_ECO and self.state == ST_ACTIVE,
             "divert_update": -1 if age is None else age // 1000,
             "available_current": self.surplus_ma // 1000,
-            "smoothed_available_current": self.track_ma // 1000,
+            "smoothed_available_current": self.start_avg_ma // 1000,
             "divert_stale": self.mode == MODE_ECO and self.is_stale(now_ms),
             "divert_stale_paused": self._stale_paused,
             "divert_state": ("waiting", "active", "stopped")[self.state],
