@@ -515,7 +515,8 @@ def _job(args):
     if what == "bounds":
         return args, bounds_for(days)
     if what == "stale":
-        return args, {nm: stale_test(nm, days[0], offset, feed_s) for nm in CTRL_NAMES}
+        day = max(days, key=lambda d: sum(d.solar))  # the sunniest day: a session is surely running at noon
+        return args, {nm: stale_test(nm, day, offset, feed_s) for nm in CTRL_NAMES}
     return args, simulate(what, days, offset, feed_s, continuous)
 
 
@@ -715,14 +716,18 @@ def fmt_targets(summ, order):
 
 
 def fmt_totals(summ, order):
-    lines = ["## All traces (sum of days; day-wise runs; mean over offsets)", "",
+    lines = ["## All traces (sum of days; mean over offsets; day-wise runs, and the continuous run)", "",
              "| group | days | " + " | ".join(c + " net kWh (% same-rules)" for c in COLS[:3]) +
              " | same-rules bound | unconstrained bound | ours import / bound import | ours starts/day | ours changes/day |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     groups = [("tuned on (shared + synthetic)", [k for k in order if SERIES[k]["tuned"]]),
               ("not tuned on (real, from packages)", [k for k in order if not SERIES[k]["tuned"]]),
               ("all", list(order))]
+    rows = []
     for title, keys in groups:
+        rows.append((title, keys, ""))
+        rows.append((title + ", continuous run", keys, " cont"))
+    for title, keys, suffix in rows:
         if not keys:
             continue
         agg = {}
@@ -734,10 +739,11 @@ def fmt_totals(summ, order):
             n = t["ours"]["days"]
             nd += n
             for c in COLS:
-                agg[c]["net"] += t[c]["net_kwh"]
-                agg[c]["imp"] += t[c]["import_kwh"]
-                agg[c]["st"] += t[c]["starts_per_day"] * n
-                agg[c]["ch"] += t[c]["changes_per_day"] * n
+                r = t[c + suffix] if c in CTRL_NAMES else t[c]
+                agg[c]["net"] += r["net_kwh"]
+                agg[c]["imp"] += r["import_kwh"]
+                agg[c]["st"] += r["starts_per_day"] * n
+                agg[c]["ch"] += r["changes_per_day"] * n
         bs = agg["same-rules bound"]["net"]
         cells = ["%.1f (%.1f)" % (agg[c]["net"], 100 * agg[c]["net"] / bs if bs else 0) for c in COLS[:3]]
         lines.append("| %s | %d | %s | %.1f | %.1f | %.1f / %.1f | %.2f | %.1f |" % (
@@ -866,7 +872,7 @@ def main(argv=None):
         print("\n\n".join(text))
         print("\nEvery figure is the mean over %d phase offsets of the feed and evcc's tick (%s s)." % (
             len(offs), ", ".join(str(o) for o in offs)))
-        print("Stale feed test: feed silent 15 min from solar noon while PV drops to 20 % (first day of each trace).")
+        print("Stale feed test: feed silent 15 min from solar noon while PV drops to 20 % (sunniest day of each trace).")
         print("bench time %.0f s (%d jobs on %d processes)" % (secs, len(jobs), args.jobs))
 
 
