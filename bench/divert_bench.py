@@ -782,8 +782,13 @@ def plot(key, s, feed_s):
         ax[0].bar([k + (j - 1) * w for k in x], [r[nm] for r in pd], width=w, color=col, label=nm)
     ax[0].plot(list(x), [r["same_rules"] for r in pd], "k_", markersize=18, mew=2, label="same-rules bound")
     ax[0].set_ylabel("net kWh / day")
-    ax[0].set_title("%s: net value per day (offset 0..29 s mean); below: day %d" % (key, worst + 1))
-    ax[0].legend(loc="upper right", fontsize=8)
+    ax[0].set_xticks(list(x))
+    ax[0].set_xlabel("day", fontsize=8)
+    top = max([1.0] + [max(r["ours"], r["openevse"], r["evcc"], r["same_rules"]) for r in pd])
+    ax[0].set_ylim(min(0.0, min(r["ours"] for r in pd)), top * 1.35)
+    ax[0].set_title("%s: net value per day (mean over phase offsets); below: day %d (the one furthest below "
+                    "the same-rules bound), offset 0" % (key, worst + 1), fontsize=10)
+    ax[0].legend(loc="upper left", fontsize=8, ncol=4)
     n = len(day.solar)
     hrs = [((day.t0 + i) % 86400) / 3600.0 for i in range(n)]
     ax[1].plot(hrs, [v / 1000.0 for v in day.solar], color="orange", lw=0.8, label="solar")
