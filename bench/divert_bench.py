@@ -354,7 +354,7 @@ def _event(pl, rec, en, pilot, t):
 
 
 def _new_rec():
-    return {"starts": 0, "changes": 0, "reversals": 0, "night_import_kwh": 0.0}
+    return {"starts": 0, "changes": 0, "reversals": 0, "night_import_kwh": 0.0, "first_on": None}
 
 
 def run_day(ctrl, pl, day, offset, feed_s, shift, rec, outage=None, keep_amps=False):
@@ -369,6 +369,8 @@ def run_day(ctrl, pl, day, offset, feed_s, shift, rec, outage=None, keep_amps=Fa
         v = vrms[i]
         en, pilot = ctrl.step(t, pl.relay, pl.i_ev, v)
         _event(pl, rec, en, pilot, t)
+        if en and rec.get("first_on") is None:
+            rec["first_on"] = i
         eff = pl.cmd
         pl.cmd = pilot if en else 0
         if not pl.relay:
@@ -637,7 +639,20 @@ def summarise(key, res, n_off):
             "resumed": sum(1 for r in runs if r["resumed"]),
             "runs": len(runs),
         }
-    return {"table": tab, "wins_vs_evcc": wins, "per_day": per_day, "stale": st}
+    # night defect check: does the controller that lived through the night start later than a fresh one?
+    late = {}
+    for nm in CTRL_NAMES:
+        cnt, worst = 0, 0
+        for run_d, run_c in zip(res["day"][nm], res["cont"][nm]):
+            for a, c in zip(run_d, run_c):
+                if a["first_on"] is None:
+                    continue
+                dl = None if c["first_on"] is None else c["first_on"] - a["first_on"]  # None: never started
+                if dl is None or dl > 60:
+                    cnt += 1
+                    worst = max(worst, 0 if dl is None else dl)
+        late[nm] = (cnt / float(len(res["day"][nm])), worst / 60.0)
+    return {"table": tab, "wins_vs_evcc": wins, "per_day": per_day, "stale": st, "late": late}
 
 
 COLS = ("ours", "openevse", "evcc", "same-rules bound", "unconstrained bound")
@@ -668,6 +683,11 @@ def fmt_table(title, s, n_days):
         row("continuous run: import kWh (incl. night)", "import_kwh", "%.2f", " cont")
         row("continuous run: starts per day", "starts_per_day", "%.2f", " cont")
         row("continuous run: pilot changes per day", "changes_per_day", "%.1f", " cont")
+        cells = []
+        for c in COLS:
+            x = s["late"].get(c)
+            cells.append("-" if x is None else "%.1f (max %.0f min)" % x)
+        lines.append("| continuous run: days starting > 1 min later than a fresh controller | %s |" % " | ".join(cells))
     cells = []
     for c in COLS:
         x = s["stale"].get(c)
