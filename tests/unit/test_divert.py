@@ -343,3 +343,34 @@ def test_cloud_before_the_learned_evening_holds():
     r.run(600, 10)
     assert r.want == "active"
     assert r.c.starts == n
+
+
+def _golden_days():
+    # four pseudo-random days with nights, 10 s steps: covers the night reset and the learned envelope
+    # (evening and hold rules); the checksum below was computed under CPython
+    c = DivertController(max_a=24)
+    c.set_mode(MODE_ECO)
+    x = 777
+    want, amps = None, 0
+    h = 0
+    for s in range(1, 4 * 8640):
+        t = s * 10000
+        tod = s % 8640  # 10-s steps of the day
+        if 2500 <= tod < 6500:
+            x = (x * 1103515245 + 12345) % 2147483648
+            peak = 14000 - abs(tod - 4500) * 7
+            sur = peak if (x >> 12) % 5 else (x >> 8) % 3000
+        else:
+            sur = 0
+        ev = amps * 1000 if want == "active" else 0
+        c.feed(t, (ev - sur) * 240 // 1000)
+        want, amps = c.update(t, True, want == "active", ev, 240000)
+        h = (h * 31 + amps + (7 if want == "active" else 3) + c.state) % 1000000007
+    return h
+
+
+def test_golden_days_identical_everywhere():
+    assert _golden_days() == GOLDEN_DAYS
+
+
+GOLDEN_DAYS = 747425554
