@@ -112,9 +112,10 @@ DEFAULTS = {
     # so stop after a short confirmation: 300 A*s = 100 s with no surplus, 5 min at 2 A.
     "eve_stop_ma": 3000,
     "eve_stop_mas": 300000,
-    # Sun to come: when recent days had start_ma for hold_slots more slots (1 h) of today, a deficit is a
-    # cloud or the oven, not the evening: the session holds hold_x times longer (36 min with no surplus)
-    # rather than spend a start (the cap is 1.2 a day) and a restart delay on it.
+    # Sun to come: when recent days had start_ma for hold_slots more slots (2 h) of today, and today is
+    # at least half as sunny as they were, a deficit is a cloud or the oven, not the evening: the session
+    # holds hold_x times longer (24 min with no surplus) rather than spend a start (the cap is 1.2 a day)
+    # and a restart delay on it.
     "hold_slots": 4,
     "hold_x": 2,
     # Night: no surplus (below night_ma) for night_ms. No daytime cloud keeps PV below the house load
