@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: screenshots run test test-mpy bench bench-divert deps venv web mpy runtime firmware deploy clean
+.PHONY: screenshots run test test-mpy bench bench-divert bench-data deps venv web mpy runtime firmware deploy clean
 
 venv: .venv/.stamp
 .venv/.stamp: requirements.txt
@@ -40,10 +40,16 @@ test-mpy: venv $(MP32)
 	MICROPYPATH=$(MICROPYPATH_FW):tests/unit $(MPY) tests/run_mpy.py
 	MICROPYPATH=$(MICROPYPATH_FW):tests/unit MICROPY_HEAP_GROWTH=4M $(MP32) tests/run_mpy.py
 
-bench: venv web deps runtime
+# Bench-only data packages (real PV traces for the divert bench); not part of `make run`.
+bench-data: .venv/.bench-stamp
+.venv/.bench-stamp: .venv/.stamp requirements-bench.txt
+	.venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-bench.txt
+	touch $@
+
+bench: venv web deps runtime bench-data
 	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-bench-divert: venv
+bench-divert: venv bench-data
 	$(PY) bench/divert_bench.py
 
 # Precompiled firmware trees for the board: build/device (.mpy, for stock MicroPython) and

@@ -1,142 +1,96 @@
 """Closed-loop solar PV divert benchmark (design: shared/reference/divert.md section 6).
 
-python bench/divert_bench.py [--trace FILE.csv ...] [--json] [--no-plot] [--feed-s 10]
+python bench/divert_bench.py [--only KEY,..] [--trace FILE.csv ...] [--offsets 5] [--json] [--no-plot]
 
 Plant at 1 s steps: Grid = Load + V*I_ev - PV; surplus S = max(0, PV - Load).
 Feed: grid_ie published every --feed-s seconds as the mean of the last period.
 EV: relay closes -> 5 s no current -> ramp 1 A/s to the pilot; pilot changes: 1 s dead time,
 then slew +2 A/s up / -5 A/s down; pause: current drops to 0 at once.
 Controllers: ours (firmware/divert/controller.py, the firmware code), OpenEVSE ESP32 default and evcc PV
-(re-implemented from the written description in divert.md 6.5), and the clairvoyant one-session-a-day bound.
+(re-implemented from the written description in divert.md 6.5), and two clairvoyant bounds per day:
+the unconstrained one (best single session, lambda = 1 rounding, divert.md 6.3) and the same-rules one
+(start only at S >= 6 A, 1 A steps, no pause, at most 30 pilot changes and one session a day).
+
+Traces are split into days at every time gap over 60 s. Each day is run with a fresh controller (scored
+and bounded per day), and the whole trace is run again continuously, nights included (the controller
+lives through the night as in a charger; the night is simulated at 10 s steps with no PV and the house
+base load). Every figure is the mean over --offsets phase offsets of the feed and of evcc's 30 s tick
+against the trace's own sample steps (offsets spread over 0-29 s).
 """
 import argparse
 import json
 import math
+import multiprocessing
 import os
-import random
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "firmware"))
+sys.path.insert(0, HERE)
 
 from divert.controller import DivertController, MODE_ECO  # noqa: E402  (the exact firmware code)
+import divert_traces as TR  # noqa: E402
 
-DATA_DIR = os.path.join(REPO, "..", "shared", "divert-data", "openevse_divert_sim")
+SHARED = os.path.join(REPO, "..", "shared", "divert-data", "openevse_divert_sim")
 STRESS = os.path.join(HERE, "traces", "stress_clouds.csv")
-PLOT = os.path.join(REPO, "docs", "divert-day.png")
+PLOT_DIR = os.path.join(REPO, "docs", "divert")
 V_DEFAULT = 240.0
 EV_MAX_A = 32
 MAX_A = 32
+NIGHT_LOAD_W = 250.0
+MAX_CHANGES = 30  # the issue's cap, also the same-rules bound's
+CAP_STARTS = 1.2
 
 
-# ----------------------------------------------------------------------------- traces
-class Trace:
+# ----------------------------------------------------------------------------- days
+class Day:
     def __init__(self, name, t0, solar, load, vrms):
         self.name = name
-        self.t0 = t0  # seconds of day of the first sample (for the plot)
+        self.t0 = t0  # absolute seconds of the first sample
         self.solar = solar  # W per second
         self.load = load
         self.vrms = vrms
 
 
-def _hold(rows, name):
-    """rows: list of (time_s, solar, load, vrms). Expand to 1 s, holding each row until the next."""
-    rows.sort(key=lambda r: r[0])
-    t0 = int(rows[0][0])
-    t_end = int(rows[-1][0]) + max(1, int(rows[-1][0] - rows[-2][0])) if len(rows) > 1 else t0 + 60
-    n = t_end - t0
-    solar = [0.0] * n
-    load = [0.0] * n
-    vr = [V_DEFAULT] * n
-    j = 0
-    for i in range(n):
-        t = t0 + i
-        while j + 1 < len(rows) and rows[j + 1][0] <= t:
-            j += 1
-        r = rows[j]
-        solar[i] = r[1]
-        load[i] = r[2]
-        vr[i] = r[3]
-    return Trace(name, t0 % 86400, solar, load, vr)
-
-
-def load_grid_ie(path):
-    rows = []
-    last = (0.0, 0.0)
-    with open(path) as f:
-        next(f)
-        for line in f:
-            p = [x.strip() for x in line.split(",")]
-            if len(p) < 3:
-                continue
-            hh, mm, ss = p[0].split(" ")[1].split(":")
-            t = int(hh) * 3600 + int(mm) * 60 + int(float(ss))
-            try:
-                solar = float(p[1])
-                grid = float(p[2])
-                last = (solar, grid)
-            except ValueError:  # "null" rows: hold the previous value
-                solar, grid = last
-            load = max(0.0, grid + solar)
-            rows.append((t, max(0.0, solar), load, V_DEFAULT))
-    return _hold(rows, os.path.basename(path).replace(".csv", ""))
-
-
-def load_trace(path):
-    rows = []
-    with open(path) as f:
-        head = f.readline().strip().split(",")
-        has_v = len(head) > 3
-        for line in f:
-            p = line.strip().split(",")
-            if len(p) < 3:
-                continue
-            v = float(p[3]) if has_v and len(p) > 3 and p[3] else V_DEFAULT
-            rows.append((float(p[0]), float(p[1]), float(p[2]), v))
-    return _hold(rows, os.path.basename(path).replace(".csv", ""))
-
-
-def make_stress(path, seed=7):
-    """Synthetic day: 4 kWp clear-sky bell 06:00-20:00 with frequent fast cloud passages (20 s - 6 min,
-    PV down to 15-40 %), a cloudy afternoon hour, house base 250-400 W with kettle/oven/washer spikes."""
-    rnd = random.Random(seed)
-    t_start, t_end = 6 * 3600, 20 * 3600
-    clouds = []
-    t = t_start + 1800
-    while t < t_end:
-        t += rnd.randint(60, 1500)
-        d = rnd.randint(20, 360)
-        clouds.append((t, t + d, rnd.uniform(0.15, 0.4)))
-        t += d
-    clouds.append((14 * 3600, 15 * 3600, 0.25))  # a long overcast hour
-    spikes = []
-    for _ in range(14):
-        a = rnd.randint(t_start, t_end)
-        spikes.append((a, a + rnd.randint(60, 900), rnd.choice((1500, 2200, 3000))))
-    rows = []
-    for t in range(t_start, t_end, 5):
-        x = (t - t_start) / float(t_end - t_start)
-        pv = 4000.0 * math.sin(math.pi * x) ** 1.5
-        for a, b, k in clouds:
-            if a <= t < b:
-                pv *= k
-        ld = 300.0 + 80.0 * math.sin(t / 900.0)
-        for a, b, w in spikes:
-            if a <= t < b:
-                ld += w
-        rows.append("%d,%d,%d" % (t, pv, ld))
-    with open(path, "w") as f:
-        f.write("time_s,solar_w,load_w\n")
-        f.write("\n".join(rows) + "\n")
+def split_days(rows, name):
+    """rows (time_s, solar, load, vrms): split at gaps over 60 s, expand each block to 1 s (each row held
+    until the next; the last one for the block's usual step)."""
+    rows = sorted(rows, key=lambda r: r[0])
+    blocks = []
+    cur = [rows[0]]
+    for r in rows[1:]:
+        if r[0] - cur[-1][0] > 60:
+            blocks.append(cur)
+            cur = [r]
+        else:
+            cur.append(r)
+    blocks.append(cur)
+    days = []
+    for k, b in enumerate(blocks):
+        if len(b) < 10:
+            continue
+        step = int(round(b[1][0] - b[0][0])) if len(b) > 1 else 60
+        t0 = int(b[0][0])
+        n = int(b[-1][0]) - t0 + max(1, step)
+        solar, load, vr = [0.0] * n, [0.0] * n, [V_DEFAULT] * n
+        j = 0
+        for i in range(n):
+            t = t0 + i
+            while j + 1 < len(b) and b[j + 1][0] <= t:
+                j += 1
+            r = b[j]
+            solar[i], load[i], vr[i] = r[1], r[2], r[3]
+        days.append(Day("%s#%d" % (name, len(days) + 1), t0, solar, load, vr))
+    return days
 
 
 # ----------------------------------------------------------------------------- controllers
 class Ours:
     name = "ours"
 
-    def __init__(self):
+    def __init__(self, phase_t=0):
         self.c = DivertController(min_a=6, max_a=MAX_A, feed="grid")
         self.c.set_mode(MODE_ECO)
 
@@ -156,7 +110,7 @@ class OpenEVSE:
 
     name = "openevse"
 
-    def __init__(self, ratio=1.1, attack=20.0, decay=600.0, min_charge=600.0):
+    def __init__(self, phase_t=0, ratio=1.1, attack=20.0, decay=600.0, min_charge=600.0):
         self.r, self.att, self.dec, self.minc = ratio, attack, decay, min_charge
         self.avg = 0.0
         self.last = None
@@ -199,15 +153,16 @@ class OpenEVSE:
 
 
 class Evcc:
-    """evcc PV mode defaults (30 s tick, enable 0 W / 1 min, disable 0 W / 3 min, trunc), per divert.md 6.5."""
+    """evcc PV mode defaults (30 s tick, enable 0 W / 1 min, disable 0 W / 3 min, trunc), per divert.md 6.5.
+    phase_t: the time of its first tick (the phase offset against the trace's steps)."""
 
     name = "evcc"
 
-    def __init__(self):
+    def __init__(self, phase_t=0):
         self.grid = None
         self.enabled = False
         self.cur = 6
-        self.next_tick = 0
+        self.next_tick = phase_t
         self.en_since = None
         self.dis_since = None
 
@@ -216,7 +171,7 @@ class Evcc:
 
     def step(self, t, charging, amps, v):
         if t >= self.next_tick:
-            self.next_tick = t + 30
+            self.next_tick = t + 30 - (t - self.next_tick) % 30
             if self.grid is not None:
                 self._tick(t, v)
         return self.enabled, self.cur
@@ -255,33 +210,33 @@ class Evcc:
         return False
 
 
-def clairvoyant(tr, seed_start=False):
-    """Best single contiguous session per day with perfect knowledge, lambda = 1 rounding, no EV lag
-    (divert.md 6.3: Kadane over per-second values min(P,S) - max(0,P-S)). seed_start=True: the session may
-    not start before the surplus first reaches 6 A (the seed rule "start when surplus reaches 6 A");
-    reference only, the headline bound is the unconstrained one."""
-    n = len(tr.solar)
-    first = 0
-    if seed_start:
-        first = n
-        for i in range(n):
-            if tr.solar[i] - tr.load[i] >= 6 * tr.vrms[i]:
-                first = i
-                break
+CONTROLLERS = {"ours": Ours, "openevse": OpenEVSE, "evcc": Evcc}
+CTRL_NAMES = ("ours", "openevse", "evcc")
+
+
+# ----------------------------------------------------------------------------- bounds
+def _surplus(day):
+    return [max(0.0, s - l) for s, l in zip(day.solar, day.load)]
+
+
+def bound_unconstrained(day):
+    """Best single contiguous session of the day with perfect knowledge, lambda = 1 rounding, no EV lag
+    (divert.md 6.3: Kadane over per-second values min(P,S) - max(0,P-S))."""
+    n = len(day.solar)
+    S = _surplus(day)
     vals = [0.0] * n
     pe = [0.0] * n
     for i in range(n):
-        v = tr.vrms[i]
-        s = max(0.0, tr.solar[i] - tr.load[i])
-        a = s / v
+        v = day.vrms[i]
+        a = S[i] / v
         fl = int(a)
         i_a = fl + 1 if a - fl > 0.5 else fl
         i_a = min(MAX_A, max(6, i_a))
         p = i_a * v
         pe[i] = p
-        vals[i] = min(p, s) - max(0.0, p - s)
+        vals[i] = min(p, S[i]) - max(0.0, p - S[i])
     best, cur, cs, bs, be = 0.0, 0.0, 0, 0, -1
-    for i in range(first, n):
+    for i in range(n):
         if cur <= 0:
             cur, cs = 0.0, i
         cur += vals[i]
@@ -289,220 +244,536 @@ def clairvoyant(tr, seed_start=False):
             best, bs, be = cur, cs, i
     amps = [0.0] * n
     for i in range(bs, be + 1):
-        amps[i] = pe[i] / tr.vrms[i]
+        amps[i] = pe[i] / day.vrms[i]
+    return amps
+
+
+def bound_same_rules(day, max_changes=MAX_CHANGES, block=60):
+    """Clairvoyant controller under the seed's rules and our caps: one session a day that may only start
+    where the surplus is >= 6 A, a whole-amp pilot in [6, 32] A that changes at most max_changes times,
+    no pause until the session ends. Exact dynamic programme over (level, changes used) on 60 s blocks
+    (the traces step once a minute, so within a block the best level is constant; on finer traces this
+    restricts changes to minute boundaries). No EV lag, like the unconstrained bound."""
+    import numpy as np
+
+    S = np.array(_surplus(day))
+    V = np.array(day.vrms)
+    n = len(S)
+    nb = (n + block - 1) // block
+    pad = nb * block - n
+    Sb = np.concatenate([S, np.zeros(pad)]).reshape(nb, block)
+    Vb = np.concatenate([V, np.full(pad, V[-1])]).reshape(nb, block)
+    mask = np.concatenate([np.ones(n), np.zeros(pad)]).reshape(nb, block)
+    levels = np.arange(6, MAX_A + 1)
+    P = Vb[:, :, None] * levels[None, None, :]
+    val = (np.minimum(P, 2 * Sb[:, :, None] - P) * mask[:, :, None]).sum(axis=1)  # (nb, L)
+    startable = Sb[:, 0] >= 6 * Vb[:, 0]
+    C = max_changes
+    NL = len(levels)
+    neg = -1e18
+    on = np.full((C + 1, NL), neg)
+    choice = np.zeros((nb, C + 1, NL), dtype=np.int8)  # 0 stay, 1 change, 2 start
+    argp = np.zeros((nb, C + 1), dtype=np.int16)
+    best, end = 0.0, None
+    for b in range(nb):
+        stay = on
+        chg = np.full((C + 1, NL), neg)
+        am = on.argmax(axis=1)
+        mx = on[np.arange(C + 1), am]
+        chg[1:] = mx[:-1, None]
+        argp[b, 1:] = am[:-1]
+        prev = stay
+        ch = np.zeros((C + 1, NL), dtype=np.int8)
+        better = chg > prev
+        prev = np.where(better, chg, prev)
+        ch[better] = 1
+        if startable[b]:
+            st = np.full((C + 1, NL), neg)
+            st[0] = 0.0
+            better = st > prev
+            prev = np.where(better, st, prev)
+            ch[better] = 2
+        choice[b] = ch
+        on = prev + val[b][None, :]
+        on[on < neg / 2] = neg
+        k = on.argmax()
+        if on.flat[k] > best:
+            best = on.flat[k]
+            end = (b, k // NL, k % NL)
+    amps = [0.0] * n
+    if end is None:
+        return amps
+    b, c, li = end
+    while b >= 0:
+        lo, hi = b * block, min(n, b * block + block)
+        for i in range(lo, hi):
+            amps[i] = float(levels[li])
+        ch = choice[b, c, li]
+        if ch == 2:
+            break
+        if ch == 1:
+            li = int(argp[b, c])
+            c -= 1
+        b -= 1
     return amps
 
 
 # ----------------------------------------------------------------------------- simulation
-def simulate(ctrl, tr, feed_s=10, outage=None, cloud=None):
-    """Returns per-second EV amps and event counters. outage=(a, b): no feed samples for a <= i < b.
-    cloud=(a, b, k): PV multiplied by k in that window (applied by the caller's trace copy)."""
-    n = len(tr.solar)
+class Plant:
+    def __init__(self):
+        self.relay = False
+        self.i_ev = 0.0
+        self.relay_age = 0
+        self.first_ramp = True
+        self.prev_pilot = 0  # last pilot while the relay is closed (change counting)
+        self.cmd = 0  # command of the previous second (1 s dead time)
+        self.last_dir = 0
+        self.last_change_t = -10**9
+
+
+def _event(pl, rec, en, pilot, t):
+    """Count starts, pilot changes and reversals for a command; update the relay."""
+    if en:
+        if not pl.relay:
+            pl.relay = True
+            pl.relay_age = 0
+            rec["starts"] += 1
+            pl.first_ramp = True
+            pl.prev_pilot = pilot
+        elif pilot != pl.prev_pilot:
+            rec["changes"] += 1
+            d = 1 if pilot > pl.prev_pilot else -1
+            if pl.last_dir and d != pl.last_dir and t - pl.last_change_t < 60:
+                rec["reversals"] += 1
+            pl.last_dir = d
+            pl.last_change_t = t
+            pl.prev_pilot = pilot
+    else:
+        pl.relay = False
+        pl.prev_pilot = 0
+
+
+def _new_rec():
+    return {"starts": 0, "changes": 0, "reversals": 0, "night_import_kwh": 0.0, "first_on": None}
+
+
+def run_day(ctrl, pl, day, offset, feed_s, shift, rec, outage=None, keep_amps=False):
+    n = len(day.solar)
     amps = [0.0] * n
-    i_ev = 0.0
-    relay = False
-    relay_t = 0
-    prev_pilot = 0
-    pilot_hist = []  # pilot commanded 1 s ago (dead time)
     grid_acc = 0.0
     grid_cnt = 0
-    starts = 0
-    changes = 0
-    reversals = 0
-    last_dir = 0
-    last_change_t = -10**9
-    first_ramp = True
     fallback_t = None
+    solar, load, vrms = day.solar, day.load, day.vrms
     for i in range(n):
-        t = tr.t0 + i
-        v = tr.vrms[i]
-        # controller decision with the measurement of the previous second
-        en, pilot = ctrl.step(t, relay, i_ev, v)
-        if en:
-            if not relay:
-                relay = True
-                relay_t = i
-                starts += 1
-                first_ramp = True
-                prev_pilot = pilot
-            elif pilot != prev_pilot:
-                changes += 1
-                d = 1 if pilot > prev_pilot else -1
-                if last_dir and d != last_dir and i - last_change_t < 60:
-                    reversals += 1
-                last_dir = d
-                last_change_t = i
-                prev_pilot = pilot
+        t = day.t0 + i + shift
+        v = vrms[i]
+        en, pilot = ctrl.step(t, pl.relay, pl.i_ev, v)
+        _event(pl, rec, en, pilot, t)
+        if en and rec.get("first_on") is None:
+            rec["first_on"] = i
+        eff = pl.cmd
+        pl.cmd = pilot if en else 0
+        if not pl.relay:
+            pl.i_ev = 0.0
         else:
-            relay = False
-            prev_pilot = 0
-        pilot_hist.append(pilot if en else 0)
-        # EV plant
-        if not relay:
-            i_ev = 0.0
-        elif i - relay_t >= 5:
-            eff = min(pilot_hist[-2] if len(pilot_hist) > 1 else pilot, EV_MAX_A)
-            if i_ev < eff:
-                i_ev = min(eff, i_ev + (1.0 if first_ramp else 2.0))
-                if i_ev >= eff:
-                    first_ramp = False
-            elif i_ev > eff:
-                i_ev = max(eff, i_ev - 5.0)
-                first_ramp = False
-        amps[i] = i_ev
-        # fallback = paused, or at the minimum current because the controller knows the feed is stale
-        # (a controller that merely happens to sit at 6 A has not fallen back)
+            pl.relay_age += 1
+            if pl.relay_age > 5:
+                eff = min(eff if eff else pilot, EV_MAX_A)
+                if pl.i_ev < eff:
+                    pl.i_ev = min(eff, pl.i_ev + (1.0 if pl.first_ramp else 2.0))
+                    if pl.i_ev >= eff:
+                        pl.first_ramp = False
+                elif pl.i_ev > eff:
+                    pl.i_ev = max(eff, pl.i_ev - 5.0)
+                    pl.first_ramp = False
+        amps[i] = pl.i_ev
         if outage is not None and fallback_t is None and outage[0] <= i < outage[1]:
             if (not en) or (pilot <= 6 and ctrl.fallback_state(t)):
                 fallback_t = i - outage[0]
-        # meter
-        grid_acc += tr.load[i] + v * i_ev - tr.solar[i]
+        grid_acc += load[i] + v * pl.i_ev - solar[i]
         grid_cnt += 1
-        if grid_cnt >= feed_s:
+        if (i + offset) % feed_s == feed_s - 1:
             if outage is None or not (outage[0] <= i < outage[1]):
                 ctrl.on_feed(t, grid_acc / grid_cnt, v)
             grid_acc = 0.0
             grid_cnt = 0
-    return {"amps": amps, "starts": starts, "changes": changes, "reversals": reversals, "fallback_s": fallback_t}
+    m = metrics(day, amps)
+    rec.update(m)
+    rec["fallback_s"] = fallback_t
+    if keep_amps:
+        rec["amps"] = amps
+    return amps
 
 
-def metrics(tr, amps, a=0, b=None):
+def run_night(ctrl, pl, t_from, t_to, rec):
+    """No PV, house base load, 10 s steps (feed and controller every step). An EV charging at night
+    imports all it draws."""
+    t = t_from
+    while t < t_to:
+        en, pilot = ctrl.step(t, pl.relay, pl.i_ev, V_DEFAULT)
+        _event(pl, rec, en, pilot, t)
+        pl.cmd = pilot if en else 0
+        pl.i_ev = float(min(pilot, EV_MAX_A)) if pl.relay else 0.0
+        rec["night_import_kwh"] += pl.i_ev * V_DEFAULT * 10 / 3.6e6
+        ctrl.on_feed(t, NIGHT_LOAD_W + V_DEFAULT * pl.i_ev, V_DEFAULT)
+        t += 10
+
+
+def simulate(name, days, offset, feed_s, continuous, keep_amps=False):
+    """Per-day records for one controller. continuous: one controller for all days, nights simulated
+    (a gap longer than a day is shortened to the same time of day, so the controller sees a night)."""
+    cls = CONTROLLERS[name]
+    out = []
+    ctrl = None
+    pl = None
+    shift = 0
+    prev_end = None
+    for day in days:
+        rec = _new_rec()
+        if not continuous or ctrl is None:
+            ctrl = cls(day.t0 + offset)
+            pl = Plant()
+        else:
+            gap = day.t0 + shift - prev_end
+            night = gap % 86400 if gap > 86400 else gap
+            if night < 600:
+                night += 86400 if gap > 86400 else 0
+            shift -= gap - night
+            run_night(ctrl, pl, prev_end, day.t0 + shift, out[-1])
+        run_day(ctrl, pl, day, offset, feed_s, shift, rec, keep_amps=keep_amps)
+        prev_end = day.t0 + shift + len(day.solar)
+        out.append(rec)
+    return out
+
+
+def metrics(day, amps, a=0, b=None):
     b = len(amps) if b is None else b
     sur = cap = imp = 0.0
     below = 0
     for i in range(a, b):
-        s = max(0.0, tr.solar[i] - tr.load[i])
-        p = amps[i] * tr.vrms[i]
+        s = max(0.0, day.solar[i] - day.load[i])
+        p = amps[i] * day.vrms[i]
         sur += s
         cap += min(p, s)
         imp += max(0.0, p - s)
-        if amps[i] > 0 and s < 6 * tr.vrms[i]:
+        if amps[i] > 0 and s < 6 * day.vrms[i]:
             below += 1
     k = 1.0 / 3.6e6
     return {"surplus_kwh": sur * k, "capture_kwh": cap * k, "import_kwh": imp * k, "below6_min": below / 60.0}
 
 
-def with_cloud(tr, a, b, k):
-    solar = list(tr.solar)
-    for i in range(a, min(b, len(solar))):
-        solar[i] *= k
-    return Trace(tr.name, tr.t0, solar, tr.load, tr.vrms)
-
-
-def noon_index(tr):
-    tot = sum(tr.solar)
-    acc = 0.0
-    for i, x in enumerate(tr.solar):
-        acc += x
-        if acc >= tot / 2:
-            return i
-    return len(tr.solar) // 2
-
-
-CONTROLLERS = (("ours", Ours), ("openevse", OpenEVSE), ("evcc", Evcc))
-
-
-def run_day(tr, feed_s):
-    out = {}
-    for name, cls in CONTROLLERS:
-        r = simulate(cls(), tr, feed_s)
-        m = metrics(tr, r["amps"])
-        m.update(starts=r["starts"], changes=r["changes"], reversals=r["reversals"])
-        out[name] = (m, r["amps"])
-    amps = clairvoyant(tr)
-    m = metrics(tr, amps)
-    m.update(starts=1 if any(amps) else 0, changes=None, reversals=None)
-    out["clairvoyant"] = (m, amps)
-    amps = clairvoyant(tr, seed_start=True)
-    m = metrics(tr, amps)
-    m.update(starts=1 if any(amps) else 0, changes=None, reversals=None)
-    out["seed bound"] = (m, amps)
+def bounds_for(days):
+    out = []
+    for day in days:
+        r = {}
+        for key, fn in (("unconstrained", bound_unconstrained), ("same_rules", bound_same_rules)):
+            amps = fn(day)
+            m = metrics(day, amps)
+            st = 1 if any(amps) else 0
+            ch = sum(1 for i in range(1, len(amps)) if amps[i] and amps[i - 1] and amps[i] != amps[i - 1])
+            m.update(starts=st, changes=ch, reversals=0, night_import_kwh=0.0)
+            r[key] = m
+        out.append(r)
     return out
 
 
-def stale_test(tr, feed_s):
+def _noon_index(day):
+    tot = sum(day.solar)
+    acc = 0.0
+    for i, x in enumerate(day.solar):
+        acc += x
+        if acc >= tot / 2:
+            return i
+    return len(day.solar) // 2
+
+
+def stale_test(name, day, offset, feed_s):
     """Feed silent for 15 min from solar noon while a cloud cuts PV to 20 % (worst case)."""
-    a = noon_index(tr)
+    a = _noon_index(day)
     b = a + 900
-    trc = with_cloud(tr, a, b, 0.2)
-    res = {}
-    for name, cls in CONTROLLERS:
-        r = simulate(cls(), trc, feed_s, outage=(a, b))
-        m = metrics(trc, r["amps"], a, b + 1)
-        after = r["amps"][min(len(r["amps"]) - 1, b + 300)] > 0
-        fb = r["fallback_s"]
-        res[name] = {
-            "fallback_s": fb,
-            "outage_import_kwh": m["import_kwh"],
-            "charging_5min_after": after,
-        }
-    return res
+    solar = list(day.solar)
+    for i in range(a, min(b, len(solar))):
+        solar[i] *= 0.2
+    d2 = Day(day.name, day.t0, solar, day.load, day.vrms)
+    ctrl = CONTROLLERS[name](day.t0 + offset)
+    rec = _new_rec()
+    amps = run_day(ctrl, Plant(), d2, offset, feed_s, 0, rec, outage=(a, b))
+    m = metrics(d2, amps, a, min(len(amps), b + 1))
+    after = amps[min(len(amps) - 1, b + 300)] > 0
+    return {"fallback_s": rec["fallback_s"], "outage_import_kwh": m["import_kwh"], "resumed": after}
 
 
-def summarise(days):
-    names = [n for n, _ in CONTROLLERS] + ["clairvoyant", "seed bound"]
-    nd = float(len(days))
+# ----------------------------------------------------------------------------- series
+SERIES = {}  # key -> dict(title, days, tuned, source); filled before the worker pool forks
+
+
+def offsets_list(n):
+    return [int(round(k * 30.0 / n)) for k in range(n)]
+
+
+def _job(args):
+    key, what, offset, feed_s, continuous = args
+    days = SERIES[key]["days"]
+    if what == "bounds":
+        return args, bounds_for(days)
+    if what == "stale":
+        day = max(days, key=lambda d: sum(d.solar))  # the sunniest day: a session is surely running at noon
+        return args, {nm: stale_test(nm, day, offset, feed_s) for nm in CTRL_NAMES}
+    return args, simulate(what, days, offset, feed_s, continuous)
+
+
+def load_series(args):
+    series = []
+    if os.path.isdir(SHARED):
+        days = []
+        for k in (1, 2, 3):
+            p = os.path.join(SHARED, "day%d_grid_ie.csv" % k)
+            if not os.path.exists(p):
+                sys.exit("divert bench: %s is missing (../shared beside the checkout)" % p)
+            d = split_days(TR.load_grid_ie(p), "day%d_grid_ie" % k)
+            days.extend(d)
+        series.append(("shared", "real, shared: OpenEVSE day1-3_grid_ie (1 min PV + load, UK/IE)", days, True))
+    elif not args.no_shared:
+        sys.exit("divert bench: the shared real days are missing: expected %s (../shared beside the checkout). "
+                 "Run with --no-shared to bench without them." % os.path.normpath(SHARED))
+    if not os.path.exists(STRESS):
+        TR.stress_file(STRESS)
+    series.append(("stress", "synthetic: one stress day (bench/traces/stress_clouds.csv, 5 s)",
+                   split_days(TR.load_csv(STRESS), "stress"), True))
+    series.append(("fast_clouds", "synthetic: 7 days of fast cumulus clouds (10 s)",
+                   split_days(TR.synthetic("fast_clouds", 7, seed=11), "fast_clouds"), True))
+    series.append(("clear", "synthetic: 7 clear days, winter to summer (10 s)",
+                   split_days(TR.synthetic("clear", 7, seed=12), "clear"), True))
+    series.append(("overcast", "synthetic: a week of overcast with short breaks (10 s)",
+                   split_days(TR.synthetic("overcast", 7, seed=13), "overcast"), True))
+    p = TR.pkg_file("pvlib", "data/bsrn-pay0616.dat.gz")
+    if p:
+        series.append(("payerne", "real, not tuned on: BSRN Payerne (CH) June 2016, 1 min GHI -> 4 kWp PV, synthetic load",
+                       split_days(TR.load_bsrn(p, 2016, 6, 2 * 3600), "payerne"), False))
+    elif not args.no_pkg_data:
+        sys.exit("divert bench: pvlib's BSRN data file is missing: pip install --no-deps -r requirements-bench.txt "
+                 "(make bench-divert does this), or run with --no-pkg-data")
+    p = TR.pkg_file("pvanalytics", "data/serf_east_1min_ac_power.csv")
+    if p:
+        series.append(("serf", "real, not tuned on: NREL SERF east (Golden CO) 2 days, 1 min AC power, synthetic load",
+                       split_days(TR.load_serf(p), "serf"), False))
+    elif not args.no_pkg_data:
+        sys.exit("divert bench: pvanalytics' SERF data file is missing: pip install --no-deps -r requirements-bench.txt")
+    for p in args.trace:
+        nm = os.path.basename(p).replace(".csv", "")
+        series.append((nm, "trace " + p, split_days(TR.load_csv(p), nm), False))
+    if args.only:
+        keep = set(args.only.split(","))
+        series = [s for s in series if s[0] in keep]
+    return series
+
+
+# ----------------------------------------------------------------------------- aggregation
+def _mean_days(runs):
+    """runs: list over offsets of per-day records -> per-day records averaged over offsets."""
+    nd = len(runs[0])
+    out = []
+    for d in range(nd):
+        r = {}
+        for k in ("surplus_kwh", "capture_kwh", "import_kwh", "below6_min", "starts", "changes", "reversals",
+                  "night_import_kwh"):
+            r[k] = sum(run[d][k] for run in runs) / float(len(runs))
+        out.append(r)
+    return out
+
+
+def _total(per_day):
+    nd = float(len(per_day))
+    sur = sum(d["surplus_kwh"] for d in per_day)
+    cap = sum(d["capture_kwh"] for d in per_day)
+    imp = sum(d["import_kwh"] + d["night_import_kwh"] for d in per_day)
+    return {
+        "days": len(per_day),
+        "surplus_kwh": sur,
+        "capture_kwh": cap,
+        "import_kwh": imp,
+        "net_kwh": cap - imp,
+        "capture_pct": 100.0 * cap / sur if sur else 0.0,
+        "starts_per_day": sum(d["starts"] for d in per_day) / nd,
+        "changes_per_day": sum(d["changes"] for d in per_day) / nd,
+        "reversals_per_day": sum(d["reversals"] for d in per_day) / nd,
+        "below6_min_per_day": sum(d["below6_min"] for d in per_day) / nd,
+    }
+
+
+def summarise(key, res, n_off):
+    days = SERIES[key]["days"]
+    b = res["bounds"]
     tab = {}
-    for n in names:
-        sur = sum(d[n][0]["surplus_kwh"] for d in days)
-        cap = sum(d[n][0]["capture_kwh"] for d in days)
-        imp = sum(d[n][0]["import_kwh"] for d in days)
-        row = {
-            "capture_pct": 100.0 * cap / sur if sur else 0.0,
-            "capture_kwh": cap,
-            "import_kwh": imp,
-            "net_kwh": cap - imp,
-            "net_pct": 100.0 * (cap - imp) / sur if sur else 0.0,
-            "starts_per_day": sum(d[n][0]["starts"] for d in days) / nd,
-            "below6_min_per_day": sum(d[n][0]["below6_min"] for d in days) / nd,
+    for nm in CTRL_NAMES:
+        tab[nm] = _total(_mean_days(res["day"][nm]))
+        tab[nm + " cont"] = _total(_mean_days(res["cont"][nm]))
+    tab["same-rules bound"] = _total([d["same_rules"] for d in b])
+    tab["unconstrained bound"] = _total([d["unconstrained"] for d in b])
+    bs = tab["same-rules bound"]["net_kwh"]
+    bu = tab["unconstrained bound"]["net_kwh"]
+    for r in tab.values():
+        r["vs_same_rules_pct"] = 100.0 * r["net_kwh"] / bs if bs > 0 else float("nan")
+        r["vs_unconstrained_pct"] = 100.0 * r["net_kwh"] / bu if bu > 0 else float("nan")
+    # per-day wins of ours against evcc (day-wise runs, mean over offsets)
+    o = _mean_days(res["day"]["ours"])
+    e = _mean_days(res["day"]["evcc"])
+    wins = sum(1 for x, y in zip(o, e) if x["capture_kwh"] - x["import_kwh"] >= y["capture_kwh"] - y["import_kwh"] - 1e-9)
+    per_day = []
+    for d, day in enumerate(days):
+        row = {"day": day.name}
+        for nm in CTRL_NAMES:
+            x = _mean_days(res["day"][nm])[d]
+            row[nm] = x["capture_kwh"] - x["import_kwh"]
+        row["same_rules"] = b[d]["same_rules"]["capture_kwh"] - b[d]["same_rules"]["import_kwh"]
+        row["unconstrained"] = b[d]["unconstrained"]["capture_kwh"] - b[d]["unconstrained"]["import_kwh"]
+        per_day.append(row)
+    st = {}
+    for nm in CTRL_NAMES:
+        runs = [s[nm] for s in res["stale"]]
+        fb = [r["fallback_s"] for r in runs]
+        st[nm] = {
+            "fallback_s": None if any(x is None for x in fb) else sum(fb) / float(len(fb)),
+            "fallback_max_s": None if any(x is None for x in fb) else max(fb),
+            "outage_import_kwh": sum(r["outage_import_kwh"] for r in runs) / len(runs),
+            "resumed": sum(1 for r in runs if r["resumed"]),
+            "runs": len(runs),
         }
-        if n not in ("clairvoyant", "seed bound"):
-            row["changes_per_day"] = sum(d[n][0]["changes"] for d in days) / nd
-            row["reversals_60s"] = sum(d[n][0]["reversals"] for d in days)
-        tab[n] = row
-    b = tab["clairvoyant"]["net_kwh"]
-    bs = tab["seed bound"]["net_kwh"]
-    for n in names:
-        tab[n]["net_vs_bound_pct"] = 100.0 * tab[n]["net_kwh"] / b if b > 0 else 0.0
-        tab[n]["net_vs_seed_bound_pct"] = 100.0 * tab[n]["net_kwh"] / bs if bs > 0 else 0.0
-    return tab
+    # night defect check: does the controller that lived through the night start later than a fresh one?
+    late = {}
+    for nm in CTRL_NAMES:
+        cnt, worst = 0, 0
+        for run_d, run_c in zip(res["day"][nm], res["cont"][nm]):
+            for a, c in zip(run_d, run_c):
+                if a["first_on"] is None:
+                    continue
+                dl = None if c["first_on"] is None else c["first_on"] - a["first_on"]  # None: never started
+                if dl is None or dl > 60:
+                    cnt += 1
+                    worst = max(worst, 0 if dl is None else dl)
+        late[nm] = (cnt / float(len(res["day"][nm])), worst / 60.0)
+    return {"table": tab, "wins_vs_evcc": wins, "per_day": per_day, "stale": st, "late": late}
 
 
-def fmt_table(title, tab, stale=None):
-    names = list(tab.keys())
-    lines = ["## " + title, "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+COLS = ("ours", "openevse", "evcc", "same-rules bound", "unconstrained bound")
 
-    def row(label, key, f):
+
+def fmt_table(title, s, n_days):
+    tab = s["table"]
+    lines = ["## " + title, "", "| metric | " + " | ".join(COLS) + " |", "|---|" + "---|" * len(COLS)]
+
+    def row(label, key, f, suffix=""):
         cells = []
-        for n in names:
-            v = tab[n].get(key)
-            cells.append("-" if v is None else f % v)
+        for c in COLS:
+            v = tab[c + suffix].get(key) if (c + suffix) in tab else None
+            cells.append("-" if v is None or (isinstance(v, float) and math.isnan(v)) else f % v)
         lines.append("| %s | %s |" % (label, " | ".join(cells)))
 
+    row("net value kWh (capture - EV-caused import)", "net_kwh", "%.2f")
+    row("net % of same-rules bound", "vs_same_rules_pct", "%.1f")
+    row("net % of unconstrained bound", "vs_unconstrained_pct", "%.1f")
     row("capture %", "capture_pct", "%.1f")
     row("EV-caused grid import kWh", "import_kwh", "%.2f")
-    row("net value kWh (capture - import)", "net_kwh", "%.2f")
-    row("net % of surplus", "net_pct", "%.1f")
-    row("net vs clairvoyant bound %", "net_vs_bound_pct", "%.1f")
-    row("net vs seed-rule bound % (start once S >= 6 A)", "net_vs_seed_bound_pct", "%.1f")
     row("starts per day", "starts_per_day", "%.2f")
     row("pilot changes per day", "changes_per_day", "%.1f")
-    row("reversals < 60 s (oscillation)", "reversals_60s", "%d")
-    row("min/day charging with surplus < 6 A", "below6_min_per_day", "%.0f")
-    if stale:
+    row("reversals < 60 s per day", "reversals_per_day", "%.2f")
+    if n_days > 1:
+        row("continuous run: net kWh", "net_kwh", "%.2f", " cont")
+        row("continuous run: net % of same-rules bound", "vs_same_rules_pct", "%.1f", " cont")
+        row("continuous run: import kWh (incl. night)", "import_kwh", "%.2f", " cont")
+        row("continuous run: starts per day", "starts_per_day", "%.2f", " cont")
+        row("continuous run: pilot changes per day", "changes_per_day", "%.1f", " cont")
         cells = []
-        for n in names:
-            s = stale.get(n)
-            if not s:
-                cells.append("-")
-                continue
-            fb = "none" if s["fallback_s"] is None else "%d s" % s["fallback_s"]
-            cells.append("%s, %.2f kWh, %s" % (fb, s["outage_import_kwh"], "resumed" if s["charging_5min_after"] else "off"))
-        lines.append("| stale feed (fallback, import, 5 min after) | %s |" % " | ".join(cells))
+        for c in COLS:
+            x = s["late"].get(c)
+            cells.append("-" if x is None else "%.1f (max %.0f min)" % x)
+        lines.append("| continuous run: days starting > 1 min later than a fresh controller | %s |" % " | ".join(cells))
+    cells = []
+    for c in COLS:
+        x = s["stale"].get(c)
+        if not x:
+            cells.append("-")
+            continue
+        fb = "none" if x["fallback_s"] is None else "%.0f s (max %d)" % (x["fallback_s"], x["fallback_max_s"])
+        cells.append("%s, %.2f kWh, resumed %d/%d" % (fb, x["outage_import_kwh"], x["resumed"], x["runs"]))
+    lines.append("| stale feed: fallback, import, charging 5 min after | %s |" % " | ".join(cells))
+    lines.append("")
+    lines.append("days: %d; ours >= evcc on %d of %d days" % (n_days, s["wins_vs_evcc"], n_days))
     return "\n".join(lines)
 
 
-def plot(tr, day, path):
+def targets(s):
+    t = s["table"]
+    o = t["ours"]
+    oc = t["ours cont"]
+    b = t["same-rules bound"]
+    fb = s["stale"]["ours"]["fallback_max_s"]
+    return {
+        "starts": (max(o["starts_per_day"], oc["starts_per_day"]) <= CAP_STARTS,
+                   "%.2f / %.2f" % (o["starts_per_day"], oc["starts_per_day"])),
+        "changes": (max(o["changes_per_day"], oc["changes_per_day"]) <= MAX_CHANGES,
+                    "%.1f / %.1f" % (o["changes_per_day"], oc["changes_per_day"])),
+        "net95": (min(o["vs_same_rules_pct"], oc["vs_same_rules_pct"]) >= 95.0 or b["net_kwh"] <= 0,
+                  "%.1f / %.1f %%" % (o["vs_same_rules_pct"], oc["vs_same_rules_pct"])),
+        "import": (max(o["import_kwh"], oc["import_kwh"]) <= b["import_kwh"] + 1e-9,
+                   "%.2f / %.2f vs %.2f" % (o["import_kwh"], oc["import_kwh"], b["import_kwh"])),
+        "stale": (fb is not None and fb <= 120, "max %s s" % fb),
+    }
+
+
+def fmt_targets(summ, order):
+    lines = ["## Targets for ours (day-wise / continuous; mean over offsets)", "",
+             "| trace | tuned on | starts/day <= 1.2 | changes/day <= 30 | net >= 95 % of same-rules bound | "
+             "import <= bound's | stale fallback <= 120 s |", "|---|---|---|---|---|---|---|"]
+    for key in order:
+        tg = targets(summ[key])
+        cells = []
+        for k in ("starts", "changes", "net95", "import", "stale"):
+            ok, txt = tg[k]
+            cells.append("%s %s" % ("yes" if ok else "**no**", txt))
+        lines.append("| %s | %s | %s |" % (key, "yes" if SERIES[key]["tuned"] else "no", " | ".join(cells)))
+    return "\n".join(lines)
+
+
+def fmt_totals(summ, order):
+    lines = ["## All traces (sum of days; mean over offsets; day-wise runs, and the continuous run)", "",
+             "| group | days | " + " | ".join(c + " net kWh (% same-rules)" for c in COLS[:3]) +
+             " | same-rules bound | unconstrained bound | ours import / bound import | ours starts/day | ours changes/day |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    groups = [("tuned on (shared + synthetic)", [k for k in order if SERIES[k]["tuned"]]),
+              ("not tuned on (real, from packages)", [k for k in order if not SERIES[k]["tuned"]]),
+              ("all", list(order))]
+    rows = []
+    for title, keys in groups:
+        rows.append((title, keys, ""))
+        rows.append((title + ", continuous run", keys, " cont"))
+    for title, keys, suffix in rows:
+        if not keys:
+            continue
+        agg = {}
+        nd = 0
+        for c in COLS:
+            agg[c] = {"net": 0.0, "imp": 0.0, "st": 0.0, "ch": 0.0}
+        for k in keys:
+            t = summ[k]["table"]
+            n = t["ours"]["days"]
+            nd += n
+            for c in COLS:
+                r = t[c + suffix] if c in CTRL_NAMES else t[c]
+                agg[c]["net"] += r["net_kwh"]
+                agg[c]["imp"] += r["import_kwh"]
+                agg[c]["st"] += r["starts_per_day"] * n
+                agg[c]["ch"] += r["changes_per_day"] * n
+        bs = agg["same-rules bound"]["net"]
+        cells = ["%.1f (%.1f)" % (agg[c]["net"], 100 * agg[c]["net"] / bs if bs else 0) for c in COLS[:3]]
+        lines.append("| %s | %d | %s | %.1f | %.1f | %.1f / %.1f | %.2f | %.1f |" % (
+            title, nd, " | ".join(cells), bs, agg["unconstrained bound"]["net"], agg["ours"]["imp"],
+            agg["same-rules bound"]["imp"], agg["ours"]["st"] / nd, agg["ours"]["ch"] / nd))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- plots
+def plot(key, s, feed_s):
     try:
         import matplotlib
 
@@ -511,77 +782,123 @@ def plot(tr, day, path):
     except ImportError:
         print("(matplotlib not installed: no plot)")
         return
-    n = len(tr.solar)
-    hrs = [(tr.t0 + i) / 3600.0 for i in range(n)]
-    fig, ax = plt.subplots(2, 1, figsize=(12, 7), sharex=True)
-    ax[0].plot(hrs, [x / 1000.0 for x in tr.solar], color="orange", lw=0.8, label="solar")
-    ax[0].plot(hrs, [x / 1000.0 for x in tr.load], color="grey", lw=0.6, label="house load")
-    ax[0].plot(hrs, [max(0.0, s - l) / 1000.0 for s, l in zip(tr.solar, tr.load)], color="green", lw=0.6, label="surplus")
-    ax[0].set_ylabel("kW")
-    ax[0].legend(loc="upper right")
-    ax[0].set_title("Solar PV divert, %s (1 s closed loop, 10 s mean grid feed)" % tr.name)
-    colors = {"ours": "blue", "openevse": "red", "evcc": "purple", "clairvoyant": "black"}
-    ax[1].plot(hrs, [max(0.0, s - l) / v for s, l, v in zip(tr.solar, tr.load, tr.vrms)], color="green", lw=0.5, alpha=0.5, label="surplus A")
-    for name in ("clairvoyant", "openevse", "evcc", "ours"):
-        ax[1].plot(hrs, day[name][1], color=colors[name], lw=1.0 if name == "ours" else 0.7, label=name)
-    ax[1].set_ylim(0, 20)
-    ax[1].set_ylabel("EV current A")
-    ax[1].set_xlabel("hour of day")
-    ax[1].legend(loc="upper right")
+    days = SERIES[key]["days"]
+    pd = s["per_day"]
+    # the day on which ours falls furthest below the same-rules bound (the first day for one-day traces)
+    worst = 0
+    if len(days) > 1:
+        worst = max(range(len(days)), key=lambda d: pd[d]["same_rules"] - pd[d]["ours"])
+    day = days[worst]
+    curves = {}
+    for nm in CTRL_NAMES:
+        recs = simulate(nm, [day], 0, feed_s, False, keep_amps=True)
+        curves[nm] = recs[0]["amps"]
+    curves["same-rules bound"] = bound_same_rules(day)
+    curves["unconstrained"] = bound_unconstrained(day)
+    fig, ax = plt.subplots(3, 1, figsize=(12, 9.5), gridspec_kw={"height_ratios": [1, 1.2, 1.2]})
+    x = range(1, len(pd) + 1)
+    w = 0.2
+    for j, (nm, col) in enumerate((("ours", "blue"), ("openevse", "red"), ("evcc", "purple"))):
+        ax[0].bar([k + (j - 1) * w for k in x], [r[nm] for r in pd], width=w, color=col, label=nm)
+    ax[0].plot(list(x), [r["same_rules"] for r in pd], "k_", markersize=18, mew=2, label="same-rules bound")
+    ax[0].set_ylabel("net kWh / day")
+    ax[0].set_xticks(list(x))
+    ax[0].set_xlabel("day", fontsize=8)
+    top = max([1.0] + [max(r["ours"], r["openevse"], r["evcc"], r["same_rules"]) for r in pd])
+    ax[0].set_ylim(min(0.0, min(r["ours"] for r in pd)), top * 1.35)
+    ax[0].set_title("%s: net value per day (mean over phase offsets); below: day %d (the one furthest below "
+                    "the same-rules bound), offset 0" % (key, worst + 1), fontsize=10)
+    ax[0].legend(loc="upper left", fontsize=8, ncol=4)
+    n = len(day.solar)
+    hrs = [((day.t0 + i) % 86400) / 3600.0 for i in range(n)]
+    ax[1].plot(hrs, [v / 1000.0 for v in day.solar], color="orange", lw=0.8, label="solar")
+    ax[1].plot(hrs, [v / 1000.0 for v in day.load], color="grey", lw=0.6, label="house load")
+    ax[1].plot(hrs, [max(0.0, a - b) / 1000.0 for a, b in zip(day.solar, day.load)], color="green", lw=0.6,
+               label="surplus")
+    ax[1].set_ylabel("kW")
+    ax[1].legend(loc="upper right", fontsize=8)
+    colors = {"ours": "blue", "openevse": "red", "evcc": "purple", "same-rules bound": "black", "unconstrained": "grey"}
+    ax[2].plot(hrs, [max(0.0, a - b) / v for a, b, v in zip(day.solar, day.load, day.vrms)], color="green", lw=0.5,
+               alpha=0.5, label="surplus A")
+    for nm in ("unconstrained", "same-rules bound", "openevse", "evcc", "ours"):
+        ax[2].plot(hrs, curves[nm], color=colors[nm], lw=1.1 if nm == "ours" else 0.7, label=nm)
+    ax[2].set_ylim(0, 20)
+    ax[2].set_ylabel("EV current A")
+    ax[2].set_xlabel("hour of day (UTC)")
+    ax[2].legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    os.makedirs(PLOT_DIR, exist_ok=True)
+    fig.savefig(os.path.join(PLOT_DIR, key + ".png"), dpi=72)
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------- main
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trace", action="append", default=[], help="CSV time_s,solar_w,load_w[,vrms]")
+    ap.add_argument("--only", default="", help="comma-separated trace keys")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--no-shared", action="store_true", help="allow running without ../shared")
+    ap.add_argument("--no-pkg-data", action="store_true", help="allow running without requirements-bench.txt")
     ap.add_argument("--feed-s", type=int, default=10)
-    ap.add_argument("--plot-day", default="day1_grid_ie")
+    ap.add_argument("--offsets", type=int, default=5, help="phase offsets, spread over 0-29 s")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
     t_start = time.time()
-    real = []
-    for k in (1, 2, 3):
-        p = os.path.join(DATA_DIR, "day%d_grid_ie.csv" % k)
-        if os.path.exists(p):
-            real.append(load_grid_ie(p))
-    extra = [load_trace(p) for p in args.trace]
-    if not os.path.exists(STRESS):
-        make_stress(STRESS)
-    stress = load_trace(STRESS)
-    groups = []
-    if real:
-        groups.append(("real days (OpenEVSE day1-3_grid_ie)", real))
-    groups.append(("synthetic stress (bench/traces/stress_clouds.csv)", [stress]))
-    for tr in extra:
-        groups.append(("trace " + tr.name, [tr]))
-    result = {}
+    order = []
+    for key, title, days, tuned in load_series(args):
+        SERIES[key] = {"title": title, "days": days, "tuned": tuned}
+        order.append(key)
+    offs = offsets_list(args.offsets)
+    jobs = []
+    for key in order:
+        jobs.append((key, "bounds", 0, args.feed_s, False))
+        for o in offs:
+            jobs.append((key, "stale", o, args.feed_s, False))
+            for nm in CTRL_NAMES:
+                jobs.append((key, nm, o, args.feed_s, False))
+                if len(SERIES[key]["days"]) > 1:
+                    jobs.append((key, nm, o, args.feed_s, True))
+    # longest first, so the pool finishes together
+    jobs.sort(key=lambda j: -len(SERIES[j[0]]["days"]))
+    res = {k: {"day": {n: [] for n in CTRL_NAMES}, "cont": {n: [] for n in CTRL_NAMES}, "stale": []} for k in order}
+    if args.jobs > 1:
+        pool = multiprocessing.get_context("fork").Pool(args.jobs)
+        it = pool.imap_unordered(_job, jobs)
+    else:
+        pool = None
+        it = map(_job, jobs)
+    for (key, what, o, fs, cont), r in it:
+        if what == "bounds":
+            res[key]["bounds"] = r
+        elif what == "stale":
+            res[key]["stale"].append(r)
+        else:
+            res[key]["cont" if cont else "day"][what].append(r)
+    if pool:
+        pool.close()
+    for key in order:  # one-day traces: the continuous run is the day-wise run
+        for nm in CTRL_NAMES:
+            if not res[key]["cont"][nm]:
+                res[key]["cont"][nm] = res[key]["day"][nm]
+    summ = {key: summarise(key, res[key], len(offs)) for key in order}
     text = []
-    plotted = False
-    for title, trs in groups:
-        days = [run_day(tr, args.feed_s) for tr in trs]
-        tab = summarise(days)
-        per_day = {}
-        for tr, d in zip(trs, days):
-            per_day[tr.name] = summarise([d])
-        st = stale_test(trs[0], args.feed_s)
-        result[title] = {"total": tab, "per_day": per_day, "stale_feed": {"trace": trs[0].name, "result": st}}
-        text.append(fmt_table(title + ", %d day(s)" % len(trs), tab, st))
-        for tr, d in zip(trs, days):
-            if len(trs) > 1:
-                text.append(fmt_table(tr.name, per_day[tr.name]))
-            if not plotted and not args.no_plot and (tr.name == args.plot_day or not real):
-                plot(tr, d, PLOT)
-                plotted = True
-    result["seconds"] = time.time() - t_start
+    for key in order:
+        text.append(fmt_table("%s: %s" % (key, SERIES[key]["title"]), summ[key], len(SERIES[key]["days"])))
+        if not args.no_plot:
+            plot(key, summ[key], args.feed_s)
+    text.append(fmt_totals(summ, order))
+    text.append(fmt_targets(summ, order))
+    secs = time.time() - t_start
     if args.json:
-        print(json.dumps(result, indent=1, sort_keys=True))
+        print(json.dumps({"offsets": offs, "seconds": secs, "traces": summ}, indent=1, sort_keys=True, default=str))
     else:
         print("\n\n".join(text))
-        print("\nstale feed test: feed silent 15 min from solar noon while PV drops to 20 % (first trace of each group)")
-        print("bench time %.1f s" % result["seconds"])
+        print("\nEvery figure is the mean over %d phase offsets of the feed and evcc's tick (%s s)." % (
+            len(offs), ", ".join(str(o) for o in offs)))
+        print("Stale feed test: feed silent 15 min from solar noon while PV drops to 20 % (sunniest day of each trace).")
+        print("bench time %.0f s (%d jobs on %d processes)" % (secs, len(jobs), args.jobs))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,13 @@
 #    closely and a cloudy one cannot spend many changes. Opposite-direction changes are >= min_change_ms
 #    apart (no oscillation); a second step in the same direction (a cloud edge) waits only follow_ms.
 #  * Never pause on a dip: below min_a of surplus the pilot sits at min_a. A session stops only when the
-#    deficit CUSUM  D = max(0, D + (stop_ma - S) * dt)  reaches stop_mas, i.e. a long and deep deficit
-#    (evening, long overcast). stop_ma = min_a * lambda/(1+lambda): below it charging at min_a loses more
-#    (imported energy) than it gains (self-consumed energy).
+#    deficit CUSUM  D = max(0, D + (stop_ma - S) * dt)  reaches stop_mas, i.e. a long and deep deficit.
+#  * Day and night, learned from the feed alone (no wall clock): night = no surplus for night_ms (or a
+#    solar feed at 0 W for dark_ms); the next day starts fresh. From the first surplus after a night the
+#    day is cut into slot_ms slots; the highest sustained surplus per slot is kept over recent days (the
+#    solar envelope, 40 bytes). It tells the evening (no recent day had 6 A from now on: stop on the
+#    lambda = 1 break-even after a short confirmation) from a cloud (2 h of such sun still to come and
+#    today not dull: hold through the dip twice as long).
 #  * Stale feed: no sample for stale_ms -> pilot min_a; for stale_pause_ms -> pause. When the feed comes
 #    back, a session that was running resumes at once (no start test).
 #  * Unplug in Eco: the controller reverts itself to MODE_NORMAL and pop_reverted() returns True once,
@@ -37,11 +41,14 @@ ST_IDLE = 0  # waiting for the first start of this plug-in
 ST_ACTIVE = 1  # charging session running (claim active)
 ST_STOPPED = 2  # stopped by the deficit rule, waiting for a (stricter) restart
 
+_NSLOT = 40  # envelope slots (bytes)
+_UNIT = 250  # mA per envelope unit (255 = not learned yet)
 _W_MAX = 1000000  # feed values are clamped to +-1 MW (absurd values cannot overflow anything)
 _V_MIN_MV = 60000
 _V_MAX_MV = 300000
 
-# Tunables: name -> default. Integers. Each default comes from bench/divert_bench.py (docs/divert.md).
+# Tunables: name -> default. Integers. Defaults follow physical reasons (given per entry) and were checked
+# on the shared days and synthetic traces only (bench/divert_bench.py, docs/divert.md).
 DEFAULTS = {
     # Seconds of silence after which the feed is stale: pilot falls back to min_a. 60 s = 6 missed
     # samples at the usual 10 s cadence; the issue asks for the fallback within 120 s.
@@ -55,64 +62,83 @@ DEFAULTS = {
     "reserve_w": 0,
     # House consumption assumed in solar-feed mode (W). 0 = OpenEVSE behaviour (EV competes with the house).
     "house_w": 0,
-    # Round the target up when the fractional amp exceeds this. 500 = lambda 1 (an imported kWh costs
-    # as much as a self-consumed kWh is worth), 750 = lambda 3, 1000 = never (OpenEVSE default).
-    # Bench (with the hysteresis tracker): 500 / 650 / 800 -> import 3.5 / 3.4 / 3.4 kWh; 650 nets most.
+    # Round the target up when the fractional amp exceeds this: lambda/(1+lambda) A, where lambda = cost
+    # of an imported kWh / value of a self-consumed one. 500 = lambda 1, 750 = lambda 3, 1000 = never
+    # (OpenEVSE default). 650 (lambda ~ 2): the pilot also lags the surplus by the 10-s feed and the EV's
+    # ramp, which only ever adds import; 500 nets 0.2-0.4 % more on the bench but needs 1-3 more changes a day.
     "round_up_ma": 650,
     # Surplus needed to start (mA): the seed rule, 6 A.
     "start_ma": 6000,
     # Smoothing (EMA time constant) of the surplus used for the start test.
     "start_tau_ms": 30000,
-    # The start test must hold continuously this long: filters single sunny gaps in the morning.
+    # The start test must hold continuously this long: one 10-s sample of sun through a gap is not a
+    # start (a start is a contactor cycle and the EV's 5-20 s wake-up and ramp).
     "start_ms": 60000,
-    # ... this long instead when the 15-min average is still below start_long_ma (a first sunny spell
-    # after a dull morning). Replaces the former hard block: a clean sunrise step starts after 3 min
-    # (day 3: 10:04 -> 09:58, +0.2 kWh), a 2-min burst in a cloudy morning (day 2) still does not.
-    # Bench: 120 s let the day-2 false start through again; 300 s / 420 s gave less.
+    # ... this long instead when the 15-min average is still below start_long_ma: after a dull spell the
+    # sun must outlast a typical cumulus gap (1-2 min) before a session that would then run at 6 A from
+    # the grid is started.
     "start_weak_ms": 180000,
-    # ... and this long after a deficit stop. Bench: 300 s recaptures afternoons after long clouds
-    # (+2 points of net value vs 900 s) without adding starts on the three real days.
+    # ... and this long after a deficit stop: a restart only for sun that outlasts a cloud gap clearly.
     "restart_ms": 300000,
-    # Smoothing of the surplus used for tracking (EMA time constant). 0: the 10 s feed is already a mean.
-    "track_tau_ms": 0,
     # Tracking hysteresis around the rounding points (mA): the pilot p moves up once S exceeds
     # p + round_up + hyst_up_ma, down once S falls below p - 1 A + round_up - hyst_down_ma, straight to
-    # the rounded S (no waiting integral: waiting was the main loss). Down is tighter (import costs).
-    # Bench: 300 / 500 / 700 / 1000 -> 51 / 40 / 34 / 28 changes a day without the budget below.
+    # the rounded S. About one feed sample's noise (house loads switching, meter quantisation: a few
+    # hundred W) either side; down is tighter because a surplus below the pilot is imported.
     "hyst_up_ma": 700,
     "hyst_down_ma": 400,
-    # Change budget: one pilot change is "paid" with change_budget_ms of credit; credit accrues with
-    # time up to change_budget_n changes. The hysteresis is scaled by hyst_min_pm (budget full) up to
-    # hyst_max_pm (budget empty), per mille: a calm hour after a cloudy one follows closely, a long
-    # cloudy spell cannot spend more than ~1 change per 20 min on 1 A wobbles.
+    # Change budget: one pilot change "spends" change_budget_ms of credit; credit accrues with time up to
+    # change_budget_n changes. The hysteresis is scaled by hyst_min_pm (budget full) up to hyst_max_pm
+    # (budget empty), per mille: a calm hour after a cloudy one follows closely, a long cloudy spell
+    # spends fewer changes on 1 A wobbles. Why: every change makes the EV's charger ramp (1-3 s of
+    # mismatch, onboard-charger churn); the budget is soft, because a hard one (tried: 6 + 1 per 30 min)
+    # leaves the pilot far from the surplus for half an hour after each cloud (-30 % net on fast clouds).
     "change_budget_ms": 1200000,
     "change_budget_n": 8,
     "hyst_min_pm": 600,
     "hyst_max_pm": 2000,
-    # Minimum time between two pilot changes in opposite directions (no oscillation: a reversal is
-    # counted when it comes within 60 s). A further step in the same direction (a cloud edge spread
-    # over two feed samples) only waits follow_ms.
+    # Minimum time between two pilot changes in opposite directions: longer than the EV's settling
+    # (median 3 s, p90 15 s in the real OpenEVSE log) plus two feed periods, so the loop cannot
+    # oscillate. A further step in the same direction (a cloud edge spread over two feed samples) only
+    # waits follow_ms (two feed periods).
     "min_change_ms": 60000,
     "follow_ms": 20000,
-    # Deficit reference: charging at min_a pays while S > stop_ma. For lambda = 1 the break-even is
-    # 3 A (6 A * lambda/(1+lambda)); 4.5 A is the break-even for lambda = 3, 5 A for lambda = 5.
-    # Bench (with the settings above): 4.5 -> 5 A: import 3.9 -> 3.5 kWh, net value -0.3 points;
-    # 5.5 A stops one afternoon early (1.33 starts/day). 3.0-3.5 A kept sessions running into the evening.
+    # Deficit reference while the sun may still come back: 5 A = the break-even for lambda = 5
+    # (6 A * lambda/(1+lambda)): a dip under a passing cloud or a kettle must not end the session.
     "stop_ma": 5000,
-    # Deficit CUSUM threshold, mA*s: 3600 A*s = 13 min with no surplus at all, or 40 min at 3 A.
-    # Bench: 2700 added a stop/restart per day; 5400 imported 1 kWh more.
+    # Deficit CUSUM threshold, mA*s: 3600 A*s = 12 min with no surplus at all, or 36 min at 3 A.
     "stop_mas": 3600000,
+    # Evening (the learned envelope says no recent day had start_ma from this time of day on): charging at
+    # min_a only pays while S > 3 A (lambda = 1 break-even, 6 A * 1/2), and the sun will not come back,
+    # so stop after a short confirmation: 300 A*s = 100 s with no surplus, 5 min at 2 A.
+    "eve_stop_ma": 3000,
+    "eve_stop_mas": 300000,
+    # Sun to come: when recent days had start_ma for hold_slots more slots (2 h) of today, and today is
+    # at least half as sunny as they were, a deficit is a cloud or the oven, not the evening: the session
+    # holds hold_x times longer (24 min with no surplus) rather than spend a start (the cap is 1.2 a day)
+    # and a restart delay on it.
+    "hold_slots": 4,
+    "hold_x": 2,
+    # Night: no surplus (below night_ma) for night_ms. No daytime cloud keeps PV below the house load
+    # for 3 hours while the sun can still make 6 A afterwards; a new day then starts fresh (no restart
+    # rules, full change budget). A solar feed at 0 W for dark_ms means night at once (inverters report
+    # 0 only in the dark).
+    "night_ms": 10800000,
+    "night_ma": 500,
+    "dark_ms": 900000,
+    # Envelope slot: the highest 30-s surplus seen in each slot_ms of the day (counted from the first
+    # surplus after a night) is remembered over recent days (decays 1/16 a day: a clear day within about
+    # two weeks sets it; the sun's path moves a few minutes a day). 30 min x 40 slots = 20 h of daylight.
+    "slot_ms": 1800000,
     # Volts to use when neither the feed nor the EVSE gives a valid voltage.
     "voltage_mv": 240000,
     # How long a feed voltage stays valid (OpenEVSE: 120 s).
     "feed_voltage_ms": 120000,
     # Long average of the surplus (EMA time constant) used by the start test: a session at 6 A only
-    # pays if the surplus stays well above 3 A (lambda 1) or 4.5 A (lambda 3) for a long time.
+    # pays if the surplus stays above the break-even (3 A at lambda 1, 4.5 A at lambda 3) for a long
+    # time; 15 min is longer than a cumulus gap, shorter than the morning ramp.
     "long_tau_ms": 900000,
-    # The start (and restart) test also needs that long average >= this. Filters starts on short
-    # sunny bursts in a cloudy morning (real day 2: 1 start instead of 2, -0.6 kWh import over the
-    # three days). Cost: a clean sunrise step from 0 starts ~5 min later. Bench: 3500 or a 600 s
-    # average let the day-2 false start through again, so this setting is close to its edge.
+    # Below this long average the quick start (start_ms) is not trusted (start_weak_ms applies); a
+    # restart needs start_ma. 4 A: between the lambda 1 and lambda 3 break-evens.
     "start_long_ma": 4000,
 }
 
@@ -160,10 +186,15 @@ class DivertController:
         self._ev_t = 0
         self._amps_ma = 0  # last measured EV current
         self._connected = False
+        self._lit_ms = None  # last sample with some surplus
+        self._glow_ms = None  # last sample that was not dark (solar feed > 0 W; grid feed: any)
+        self._night = False
+        self._day0 = None  # first surplus after the last night (None: no night seen yet)
+        self._env = bytearray(b"\xff" * _NSLOT)  # highest 30-s surplus per slot over recent days
+        self._today = bytearray(_NSLOT)
         self.configure(min_a=min_a, max_a=max_a, feed=feed, **tunables)
         self._reset_session()
         self.surplus_ma = 0  # last raw estimate
-        self.track_ma = 0  # smoothed for tracking
         self.start_avg_ma = 0  # smoothed for the start test
         self.long_ma = 0  # long average (session value)
 
@@ -222,7 +253,6 @@ class DivertController:
         self._deficit = 0  # CUSUM, mA*s
         self._stale_paused = False
         self.starts = 0
-        self.stops = 0
 
     # ---------------------------------------------------------------- inputs
     def _voltage(self, now_ms):
@@ -261,36 +291,100 @@ class DivertController:
         self._last_feed_ms = now_ms
         self.surplus_ma = s
         if first:
-            self.track_ma = s
             self.start_avg_ma = s
             self.long_ma = s
         else:
             self.long_ma = _ema(self.long_ma, s, dt, self.long_tau_ms)
-            self.track_ma = _ema(self.track_ma, s, dt, self.track_tau_ms)
             self.start_avg_ma = _ema(self.start_avg_ma, s, dt, self.start_tau_ms)
+        self._day_night(now_ms, s, watts)
         if self.mode != MODE_ECO or not self._connected:
             return
         if self._stale_paused:
             # the feed is back: resume the interrupted session straight away
             self._stale_paused = False
             self.state = ST_ACTIVE
-            self.pilot_a = self._target(self.track_ma)
+            self.pilot_a = self._target(self.surplus_ma)
             self._last_change_ms = now_ms
             self._last_dir = 0
             self.starts += 1
             return
         if self.state == ST_ACTIVE and not first:
             self._track(now_ms, dt)
-            d = self._deficit + (self.stop_ma - s) * dt // 1000
+            n = self._outlook(now_ms)
+            ref, lim = self.stop_ma, self.stop_mas
+            if n == 0:
+                ref, lim = self.eve_stop_ma, self.eve_stop_mas
+            elif n >= self.hold_slots:
+                lim = lim * self.hold_x
+            d = self._deficit + (ref - s) * dt // 1000
             self._deficit = d if d > 0 else 0
-            if self._deficit >= self.stop_mas:
+            if self._deficit >= lim:
                 self.state = ST_STOPPED
-                self.stops += 1
                 self.pilot_a = 0
                 self._start_since = None
                 self._deficit = 0
         elif self.state != ST_ACTIVE:
             self._start_test(now_ms)
+
+    def _day_night(self, now_ms, s, watts):
+        # night = no surplus for night_ms, or a solar feed at 0 W for dark_ms; learned from the feed alone
+        if self._lit_ms is None:
+            self._lit_ms = self._glow_ms = now_ms
+        if self.feed_type == FEED_GRID or watts > 0:
+            self._glow_ms = now_ms
+        if s >= self.night_ma and self._glow_ms == now_ms:
+            if self._night:
+                self._night = False
+                self._day0 = now_ms
+            self._lit_ms = now_ms
+        elif not self._night and (now_ms - self._lit_ms >= self.night_ms or now_ms - self._glow_ms >= self.dark_ms):
+            self._night = True
+            if self._day0 is not None:
+                env, today = self._env, self._today
+                for k in range(_NSLOT):
+                    e = env[k]
+                    t = today[k]
+                    e = t if e == 255 else e - (e >> 4)
+                    env[k] = t if t > e else e
+                    today[k] = 0
+            if self.state != ST_ACTIVE:
+                # a new day starts fresh: no restart rules, full change budget
+                self.state = ST_IDLE
+                self._start_since = None
+                self._deficit = 0
+                self._credit = self.change_budget_n * self.change_budget_ms
+        k = self._slot(now_ms)
+        if k >= 0:
+            # sustained surplus: the 30-s average, but not its tail after the sun has gone
+            u = (s if s < self.start_avg_ma else self.start_avg_ma) // _UNIT
+            if u > self._today[k]:
+                self._today[k] = u if u < 255 else 254
+
+    def _slot(self, now_ms):
+        if self._day0 is None or self._night or self.slot_ms <= 0:
+            return -1
+        k = (now_ms - self._day0) // self.slot_ms
+        return k if 0 <= k < _NSLOT else -1
+
+    def _outlook(self, now_ms):
+        # slots from now on in which a recent day had start_ma (-1: not learned); today counts for now
+        k = self._slot(now_ms)
+        if k < 0:
+            return -1
+        u = self.start_ma // _UNIT
+        n = 1 if self._today[k] >= u else 0
+        got = want = 0
+        for i in range(_NSLOT):
+            e = self._env[i]
+            if e == 255:
+                return -1
+            if i < k:
+                got += self._today[i]
+                want += e
+            elif e >= u:
+                n += 1
+        # a day so far less than half as sunny as the envelope will not turn into a sunny afternoon
+        return n if 2 * got >= want else 0
 
     def _target(self, s):
         a = s // 1000
@@ -302,7 +396,7 @@ class DivertController:
         full = self.change_budget_n * self.change_budget_ms
         c = self._credit + dt
         self._credit = c if c < full else full
-        s = self.track_ma
+        s = self.surplus_ma  # the 10-s feed is already a mean: no further smoothing
         p = self.pilot_a
         t = self._target(s)
         if t == p:
@@ -339,7 +433,7 @@ class DivertController:
             if need and now_ms - self._start_since >= need:
                 self.state = ST_ACTIVE
                 self.starts += 1
-                self.pilot_a = self._target(self.track_ma)
+                self.pilot_a = self._target(self.surplus_ma)
                 self._last_change_ms = now_ms
                 self._last_dir = 0
                 self._deficit = 0
@@ -418,7 +512,7 @@ class DivertController:
             "divert_active": self.mode == MODE_ECO and self.state == ST_ACTIVE,
             "divert_update": -1 if age is None else age // 1000,
             "available_current": self.surplus_ma // 1000,
-            "smoothed_available_current": self.track_ma // 1000,
+            "smoothed_available_current": self.start_avg_ma // 1000,
             "divert_stale": self.mode == MODE_ECO and self.is_stale(now_ms),
             "divert_stale_paused": self._stale_paused,
             "divert_state": ("waiting", "active", "stopped")[self.state],
