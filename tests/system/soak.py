@@ -102,9 +102,13 @@ class Soak:
                 fake = FakeEmoncms(prefix="/emoncms").start()
             rig = Rig(config=config(self.services, broker and broker.port, fake and fake.url),
                       form=self.form, heap=self.heap, env=self.env)
-            rig.wait_connected(timeout=20)
-            if broker:
-                wait_for(lambda: rig.status().get("mqtt_connected") == 1, 15, what="MQTT up")
+            try:
+                rig.wait_connected(timeout=20)
+                if broker:
+                    wait_for(lambda: rig.status().get("mqtt_connected") == 1, 15, what="MQTT up")
+            except AssertionError as e:
+                res["why"] = "did not come up: " + str(e).split("\n")[0]
+                return res
                 feeder = subprocess.Popen(
                     ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-t",
                      "soak/grid", "-l"], stdin=subprocess.PIPE, text=True)
@@ -175,7 +179,7 @@ class Soak:
                 res["log"] = log[-3000:]
                 if "MemoryError" in log:
                     res["ok"] = False
-                    res["why"] = res["why"] or "MemoryError in the firmware log"
+                    res["why"] = "MemoryError" + (" (then %s)" % res["why"] if res["why"] else "")
             if fake is not None:
                 fake.stop()
             if broker is not None:
