@@ -94,10 +94,16 @@ def test_config_atomic_save_and_load():
         with open(path, "w") as f:
             f.write("{broken")
         cfg3 = config.Config(path)
-        cfg3.load()  # a corrupt file falls back to defaults
-        assert cfg3.get("mqtt_server") == ""
+        cfg3.load()  # a corrupt file falls back to the last good copy
+        assert cfg3.get("mqtt_server") == "emonpi" and "restored" in cfg3.note
+        os.remove("test_cfg_tmp.good")
+        with open(path, "w") as f:
+            f.write("{broken")
+        cfg4 = config.Config(path)
+        cfg4.load()  # ... and without one to the defaults, said so
+        assert cfg4.get("mqtt_server") == "" and "defaults" in cfg4.note
     finally:
-        for p in (path, path + ".tmp"):
+        for p in (path, path + ".tmp", path + ".bad", "test_cfg_tmp.good", "test_cfg_tmp.good.tmp"):
             if _exists(p):
                 os.remove(p)
 
