@@ -1,6 +1,12 @@
 # The wiring: load settings, build the Gateway and its services, run them in one asyncio loop.
 # A task that crashes is logged and restarted; it never takes the gateway down. main.py (the
 # file the boot sequence runs) calls main() here.
+#
+# Safe boot: main() arms the watchdog first and catches everything. A boot that fails (an
+# exception before the gateway has run STABLE_MS, or a watchdog reset) is counted in memory
+# that survives a reset (board.bootmem); after SAFE_AFTER failures in a row the board starts
+# in safe mode (safemode.py: the access point and one page to fix or reset the settings)
+# instead of crashing again. A power cycle starts the count afresh on the chip.
 import asyncio
 
 import board
@@ -18,6 +24,8 @@ VERSION = "5.1.0"  # OpenEVSE API level we implement (clients check >= 5.0.0)
 BUILD = "mpy-0.1.0"
 
 _restart = None
+SAFE_AFTER = 3  # failed boots in a row before safe mode
+STABLE_MS = 60000  # running this long ends the count
 
 # (gw attribute, module, class): services always started
 SERVICES = (
@@ -122,12 +130,17 @@ async def run(gw):
     from web.app import create_app
 
     app = create_app(gw)
+    gw.web = app
     tasks.append(asyncio.create_task(
         supervise("web", lambda: app.run("0.0.0.0", board.http_port))))
     tasks.append(asyncio.create_task(supervise("watchdog", lambda: _watchdog(app))))
-    from net import mdns
+    if not getattr(board, "mdns_chip", False):
+        # where the port's own responder holds UDP 5353 (the ESP32), it answers for us:
+        # <hostname>.local, from network.hostname() (net/wifi_ops.py, docs/wifi.md)
+        from net import mdns
 
-    tasks.append(asyncio.create_task(supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
+        tasks.append(asyncio.create_task(
+            supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
     print("main: gateway up, web on port", board.http_port)
     await _restart.wait()
     await sleep_ms(300)  # let the HTTP reply go out
@@ -140,6 +153,8 @@ async def _watchdog(app):
     # that stays taken) makes the gateway unreachable: after web_down_s, reset the board.
     down = 0
     limit = getattr(board, "web_down_s", 60)
+    await sleep_ms(STABLE_MS)
+    _bootmem(0)  # this boot worked: the failure count starts again
     while True:
         down = 0 if app.server.listening else down + 1
         if down >= limit:
@@ -149,12 +164,64 @@ async def _watchdog(app):
         await sleep_ms(1000)
 
 
-def main():
-    gw = build()
+def _bootmem(fails=None, why=""):
+    """(failed boots in a row, the last one's error) from board.bootmem; with fails: store."""
+    mem = getattr(board, "bootmem", None)
+    if mem is None:
+        return 0, ""
     try:
-        asyncio.run(run(gw))
+        if fails is not None:
+            mem(("%d|%s" % (fails, why[:160])).encode())
+            return fails, why
+        n, _, why = mem().decode().partition("|")
+        return int(n), why
+    except (OSError, ValueError, UnicodeError):
+        return 0, ""
+
+
+def _why(e):
+    """The traceback printed; returned: its last line and where it was raised, for the
+    safe-mode page ("OSError: [Errno 2] ENOENT (board.py:58 open_uart)")."""
+    import io
+
+    from compat import print_exception
+
+    buf = io.StringIO()
+    print_exception(e, buf)
+    text = buf.getvalue()
+    print(text)
+    where = ""
+    lines = text.strip().split("\n")
+    for ln in lines:
+        ln = ln.strip()
+        if ln.startswith("File "):  # File "path", line N, in fn
+            parts = ln.split(",")
+            name = parts[0].split("/")[-1].strip('"')
+            where = "%s:%s %s" % (name, parts[1].split()[-1], parts[-1].split()[-1])
+    return lines[-1].strip() + (" (" + where + ")" if where else "")
+
+
+def main():
+    board.wdt_feed()  # armed before anything can hang (30 s on the chip; it cannot be stopped)
+    fails, why = _bootmem()
+    if getattr(board, "reset_by_watchdog", lambda: False)():
+        fails, why = _bootmem(fails + 1, "watchdog reset (the loop stopped)")
+    try:
+        if fails >= SAFE_AFTER:
+            import safemode
+
+            safemode.run(fails, why)
+        else:
+            gw = build()
+            asyncio.run(run(gw))
     except KeyboardInterrupt:
         return  # back to the REPL (on the board mpremote can then take over)
+    except Exception as e:  # anything, MemoryError included: never stay at the REPL
+        fails, why = _bootmem(_bootmem()[0] + 1, _why(e))  # re-read: a stable run zeroed it
+        print("main: boot failed (%d in a row): %s" % (fails, why))
+        import time
+
+        time.sleep(2)  # the log goes out; a crash loop does not hammer the flash
     print("main: restarting")
     board.reset()
 
