@@ -186,6 +186,28 @@ async def _main(fails, why):
     srv.close()
 
 
+def describe(e):
+    """Prints the traceback; returns its last line and where it was raised, kept by startup.py
+    for the safe-mode page ("OSError: [Errno 2] ENOENT (board.py:58 open_uart)")."""
+    import io
+
+    from compat import print_exception
+
+    buf = io.StringIO()
+    print_exception(e, buf)
+    text = buf.getvalue()
+    print(text)
+    where = ""
+    lines = text.strip().split("\n")
+    for ln in lines:
+        ln = ln.strip()
+        if ln.startswith("File "):  # File "path", line N, in fn
+            parts = ln.split(",")
+            name = parts[0].split("/")[-1].strip('"')
+            where = "%s:%s %s" % (name, parts[1].split()[-1], parts[-1].split()[-1])
+    return lines[-1].strip() + (" (" + where + ")" if where else "")
+
+
 def run(fails, why):
     """Serve the safe-mode page until the user asks for a restart; then return."""
     asyncio.run(_main(fails, why))

@@ -152,15 +152,17 @@ async def _watchdog(app):
     # Fed while the loop runs. A web server that cannot listen again (a crash loop, a port
     # that stays taken) makes the gateway unreachable: after web_down_s, reset the board.
     down = 0
+    up = 0
     limit = getattr(board, "web_down_s", 60)
-    await sleep_ms(STABLE_MS)
-    _bootmem(0)  # this boot worked: the failure count starts again
     while True:
         down = 0 if app.server.listening else down + 1
         if down >= limit:
             print("main: web server down for %d s, resetting" % down)
             board.reset()
         board.wdt_feed()
+        up += 1
+        if up == STABLE_MS // 1000 and _bootmem()[0]:
+            _bootmem(0)  # this boot worked: the failure count starts again
         await sleep_ms(1000)
 
 
@@ -179,28 +181,6 @@ def _bootmem(fails=None, why=""):
         return 0, ""
 
 
-def _why(e):
-    """The traceback printed; returned: its last line and where it was raised, for the
-    safe-mode page ("OSError: [Errno 2] ENOENT (board.py:58 open_uart)")."""
-    import io
-
-    from compat import print_exception
-
-    buf = io.StringIO()
-    print_exception(e, buf)
-    text = buf.getvalue()
-    print(text)
-    where = ""
-    lines = text.strip().split("\n")
-    for ln in lines:
-        ln = ln.strip()
-        if ln.startswith("File "):  # File "path", line N, in fn
-            parts = ln.split(",")
-            name = parts[0].split("/")[-1].strip('"')
-            where = "%s:%s %s" % (name, parts[1].split()[-1], parts[-1].split()[-1])
-    return lines[-1].strip() + (" (" + where + ")" if where else "")
-
-
 def main():
     board.wdt_feed()  # armed before anything can hang (30 s on the chip; it cannot be stopped)
     fails, why = _bootmem()
@@ -217,7 +197,14 @@ def main():
     except KeyboardInterrupt:
         return  # back to the REPL (on the board mpremote can then take over)
     except Exception as e:  # anything, MemoryError included: never stay at the REPL
-        fails, why = _bootmem(_bootmem()[0] + 1, _why(e))  # re-read: a stable run zeroed it
+        try:
+            from safemode import describe
+
+            why = describe(e)
+        except Exception:  # no memory left for it: the short form
+            why = repr(e)
+            print(why)
+        fails, why = _bootmem(_bootmem()[0] + 1, why)  # re-read: a stable run zeroed it
         print("main: boot failed (%d in a row): %s" % (fails, why))
         import time
 
