@@ -95,7 +95,7 @@ def heap_total(form, env=None):
 
 def form_command(form, heap=None, probe=False):
     """(argv, environment additions) that start the firmware in `form`; probe: with the
-    loop-stall probe (tests/system/mpy/stallprobe.py, src form only)."""
+    loop-stall probe (tests/system/mpy/stallprobe.py; src and frozen forms)."""
     if form == "src":
         args = [MPY] + (["-X", "heapsize=" + heap] if heap else [])
         main = PROBE if probe else os.path.join(ROOT, "firmware", "main.py")
@@ -106,7 +106,7 @@ def form_command(form, heap=None, probe=False):
         return args + [os.path.join(MPY_TREE, "main.py")], {"MICROPYPATH": ".frozen:" + MPY_TREE}
     args = [MP32_FROZEN] + (["-X", "heapsize=" + heap] if heap else [])
     # the radio model is not frozen (on the chip the radio is C): a plain module on the path
-    return args + ["-c", "import startup; startup.main()"], {
+    return args + ([PROBE] if probe else ["-c", "import startup; startup.main()"]), {
         "MICROPYPATH": ".frozen:" + os.path.join(ROOT, "boards", "unix")}
 
 
