@@ -99,13 +99,16 @@ class WifiManager:
                 self.sta_ip = ""
                 self.set("lost", now + self.t["lost"])
             elif st == "joined" and self._handed_over(now):
-                self.op("close_ap")
+                if not self.ap_forced:
+                    self.op("close_ap")
                 self.set("connected")
         elif st == "lost":
             if sta_up:
                 self.op("joined", now)
             elif ticks_diff(now, self.due) >= 0:
                 self.op("failed", now, "link lost: " + (failure(self.sta.status()) or "no answer"))
+        elif sta_up:  # setup or failed, yet the radio has a link (a soft reset, the REPL)
+            self.op("joined", now)
         elif st == "failed":
             # retry when due; while a phone uses the portal, up to retry_max later (each
             # attempt scans the channels, and the AP shares the radio)

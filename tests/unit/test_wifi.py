@@ -329,6 +329,8 @@ def test_mode_follows_a_link_the_driver_restored_while_the_ap_is_up():
         m.step(c.t)
         assert m.mode == "STA+AP" and m.ip == "127.0.0.1"
         assert not m.setup_open()
+        _run(m, c, 1000)
+        assert m.state == "connected" and not ap.active() and m.mode == "STA"  # nobody on the AP
     finally:
         _done()
 
@@ -382,5 +384,23 @@ def test_scan_answers_from_the_cache_while_joining_and_resumes_a_lost_link():
         assert nets and wlan.driver().counts["empty_scans"] == 0 and m.state == "failed"
         _world()["networks"][0]["up"] = True
         assert _run(m, c, 5000, lambda m: m.state == "connected")
+    finally:
+        _done()
+
+
+def test_controller_asks_for_the_ap_and_it_stays_after_a_join():
+    c = _radio(stations=1)
+    try:
+        gw, m = _manager()
+        ap = wlan.get()[1]
+        m.step(c.t)
+        gw.config.update({"ssid": "HomeNetwork", "pass": "correct horse"})
+        assert _run(m, c, 5000, lambda m: m.state == "joined")  # handing over to the phone
+        m.request_mode("02")  # $WF 02 from the controller's menu meanwhile
+        m.address_shown(c.t)
+        _run(m, c, 5000)
+        assert m.state == "connected" and ap.active() and m.mode == "STA+AP"
+        m.request_mode("01")
+        assert not ap.active() and m.mode == "STA"
     finally:
         _done()
