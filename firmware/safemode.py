@@ -173,7 +173,12 @@ async def _main(fails, why):
     essid = cfg.get("ap_ssid") or "OpenEVSE_" + "".join(
         "%02x" % b for b in board.unique_id())[-4:]
     pw = cfg.get("ap_pass") or ""
-    ap.config(essid=essid, password=pw if len(pw) >= 8 else AP_PASSWORD)
+    pw = pw if len(pw) >= 8 else AP_PASSWORD
+    try:
+        # WPA2-PSK: the port keeps the authmode it had (open by default) if only a password is set
+        ap.config(essid=essid, password=pw, authmode=3)
+    except (TypeError, ValueError, OSError):
+        ap.config(essid=essid, password=pw)
     ip = getattr(board, "ap_ip", "192.168.4.1")
     safe = _Safe(fails, why, cfg)
     srv = await asyncio.start_server(safe.serve, "0.0.0.0", board.http_port)
