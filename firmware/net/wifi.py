@@ -50,7 +50,6 @@ class WifiManager:
         self.ap_forced = False  # the controller asked for the AP ($WF)
         self.nets = None  # scan cache: [(ssid, rssi, secure, channel)], strongest first
         self.scan_at = None
-        self.changes = 0  # state changes (tests, /status)
         self._dns = None
         self._pub = None
         gw.config.on_change.append(self._config_changed)
@@ -74,7 +73,6 @@ class WifiManager:
         self.due = due
         if error is not None:
             self.error = error
-        self.changes += 1
 
     # -- the state machine (one pass; tests call it with their own clock) ---------------
     def step(self, now):
