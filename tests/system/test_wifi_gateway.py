@@ -1,5 +1,6 @@
 """The WiFi journey on the radio model (boards/unix/wlan.py, the ESP32 driver's behaviour), the
-real firmware under MicroPython with the loop-stall probe: first setup through the portal as a
+real firmware frozen into the ESP32-profile runtime (the default deploy form: imports of the
+cold modules cost what they cost on the chip) with the loop-stall probe: first setup through the portal as a
 phone on the access point (scan, wrong password, right password, the new address shown, AP
 closed), a router outage short and long (mode, AP and auth follow the radio), credentials
 changed while connected, 20 outages in a row without a task crash and without a loop stall
@@ -23,7 +24,7 @@ SEEN = []  # every response: none may name an address off this machine
 
 def setup_module(module):
     global R
-    R = Rig(wlan=WORLD, env={"WIFI_MS": WIFI_MS}, probe=True)
+    R = Rig(wlan=WORLD, env={"WIFI_MS": WIFI_MS}, probe=True, form="frozen")
     R.wait_connected()
 
 
