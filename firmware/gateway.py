@@ -97,6 +97,7 @@ class Gateway:
             "limit_version": self.limit_version,
             "limit": self._limit is not None,
             "divertmode": self.divert_mode(),
+            "config_error": getattr(self.config, "note", ""),
         }
         d.update(self._inputs)
         if self.rapi is not None:
@@ -262,8 +263,11 @@ class Gateway:
     def factory_reset(self):
         import os
 
-        try:
-            os.remove(self.config.path)
-        except (OSError, TypeError):
-            pass
+        path = getattr(self.config, "path", None)
+        if path:
+            for p in (path, path.rsplit(".", 1)[0] + ".good"):
+                try:
+                    os.remove(p)  # both: the good copy would otherwise bring the settings back
+                except OSError:
+                    pass
         self.restart("gateway")

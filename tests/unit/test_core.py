@@ -94,10 +94,16 @@ def test_config_atomic_save_and_load():
         with open(path, "w") as f:
             f.write("{broken")
         cfg3 = config.Config(path)
-        cfg3.load()  # a corrupt file falls back to defaults
-        assert cfg3.get("mqtt_server") == ""
+        cfg3.load()  # a corrupt file falls back to the last good copy
+        assert cfg3.get("mqtt_server") == "emonpi" and "restored" in cfg3.note
+        os.remove("test_cfg_tmp.good")
+        with open(path, "w") as f:
+            f.write("{broken")
+        cfg4 = config.Config(path)
+        cfg4.load()  # ... and without one to the defaults, said so
+        assert cfg4.get("mqtt_server") == "" and "defaults" in cfg4.note
     finally:
-        for p in (path, path + ".tmp"):
+        for p in (path, path + ".tmp", path + ".bad", "test_cfg_tmp.good", "test_cfg_tmp.good.tmp"):
             if _exists(p):
                 os.remove(p)
 
@@ -231,3 +237,48 @@ def test_gateway_heap_sample_tracks_the_lowest_free():
     hog = None  # noqa: F841
     gw.sample_heap()
     assert gw.heap_free > gw.heap_min  # the lowest is kept after memory is freed
+
+
+def test_watchdog_task_feeds_at_once_and_boot_count_reads_back():
+    # the hardware watchdog (30 s on the chip) must be fed from the first second on
+    import asyncio
+
+    import startup
+
+    class Board:
+        web_down_s = 60
+        mem = b""
+        fed = 0
+
+        def wdt_feed(self):
+            Board.fed += 1
+
+        def bootmem(self, data=None):
+            if data is None:
+                return Board.mem
+            Board.mem = data
+
+    class Srv:
+        listening = True
+
+    class App:
+        server = Srv()
+
+    real = startup.board
+    startup.board = Board()
+    try:
+        async def t():
+            try:
+                await asyncio.wait_for(startup._watchdog(App()), 0.05)
+            except asyncio.TimeoutError:
+                pass
+
+        asyncio.run(t())
+        assert Board.fed >= 1
+        assert startup._bootmem() == (0, "")
+        startup._bootmem(2, "OSError: x (board.py:1 f)")
+        assert startup._bootmem() == (2, "OSError: x (board.py:1 f)")
+        Board.mem = b"\xff\x00garbage"
+        assert startup._bootmem() == (0, "")  # unreadable memory is no failure count
+    finally:
+        startup.board = real
