@@ -37,7 +37,7 @@ deps:
 # The ESP32-profile MicroPython (32-bit, 56 KB heap growing once to ~110 KB), built from
 # ../shared/micropython (tools/build_runtime.py); the frozen variant embeds the firmware.
 runtime: $(MP32) build/mp32-frozen/micropython
-$(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) | deps venv
+$(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) boards/unix/wlan.py | deps venv
 	$(PY) tools/build_runtime.py plain
 build/mp32-frozen/micropython: tools/build_runtime.py $(wildcard tools/esp32_unix/*) $(FW_SOURCES) | deps venv
 	$(PY) tools/build_runtime.py frozen

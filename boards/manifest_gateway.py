@@ -6,8 +6,9 @@ import os  # noqa: E402
 
 options.defaults(board="esp32")
 
-# The board module (import board). The PC's radio model (boards/unix/wlan.py) is not frozen:
-# on the chip the radio is the driver's C code, so here it stays a plain module on the path.
+# The board module (import board). The PC's radio model (boards/unix/wlan.py) stands for the
+# chip's radio, which is the driver's C code: the PC runtimes freeze it on their own
+# (tools/esp32_unix/manifest*.py), it is not part of the gateway.
 module("board.py", base_path=options.board, opt=2)
 
 # Every top-level module except main.py, which stays a file in the filesystem (the boot

@@ -68,8 +68,9 @@ def ensure_form(form):
                             "--target", "unix", "--quiet"], cwd=ROOT, check=True)
     binary, build = {"mpy": (MP32, "plain"), "mpy64": (MP64, "x64"),
                      "frozen": (MP32_FROZEN, "frozen")}[form]
-    if not os.path.exists(binary) or (form == "frozen" and
-                                      os.path.getmtime(binary) < _newest_source()):
+    wlan = os.path.getmtime(os.path.join(ROOT, "boards", "unix", "wlan.py"))  # frozen in all
+    if not os.path.exists(binary) or os.path.getmtime(binary) < wlan or (
+            form == "frozen" and os.path.getmtime(binary) < _newest_source()):
         subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_runtime.py"), build],
                        cwd=ROOT, check=True)
 
@@ -105,9 +106,9 @@ def form_command(form, heap=None, probe=False):
         args = [MP32 if form == "mpy" else MP64] + (["-X", "heapsize=" + heap] if heap else [])
         return args + [os.path.join(MPY_TREE, "main.py")], {"MICROPYPATH": ".frozen:" + MPY_TREE}
     args = [MP32_FROZEN] + (["-X", "heapsize=" + heap] if heap else [])
-    # the radio model is not frozen (on the chip the radio is C): a plain module on the path
+    # the radio model is frozen into the runtime, as the chip's radio is in its firmware
     return args + ([PROBE] if probe else ["-c", "import startup; startup.main()"]), {
-        "MICROPYPATH": ".frozen:" + os.path.join(ROOT, "boards", "unix")}
+        "MICROPYPATH": ".frozen"}
 
 
 def free_port(kind=socket.SOCK_STREAM):
