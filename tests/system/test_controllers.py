@@ -1,0 +1,202 @@
+"""The gateway against every controller profile of the virtual EVSE (sim.controller.PROFILES),
+and what API clients see around a control change."""
+import json
+import threading
+import time
+
+import pytest
+
+from harness import wait_for
+from sim.controller import PROFILES
+from test_web_support import WsClient
+
+# a state code for each profile: D9 really sends 0x10 (PP missing); the others get one no
+# controller of theirs sends (the virtual EVSE's any-state hook), as a newer one might
+UNKNOWN = {"d9": 0x10}
+
+
+def _log_names(r, since):
+    return [e["name"] for e in r.sim.log_since(since)]
+
+
+def _steady(r, seconds, pred, what):
+    """pred() must hold for `seconds` (a negative check: nothing may happen meanwhile)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert pred(), what
+        time.sleep(0.1)
+
+
+def _timer_takeover_and_handback(r):
+    """The controller's delay timer (22:00-06:00, its clock at noon): taken over at start,
+    handed back on request; the relay never cycles."""
+    wait_for(lambda: r.evse()["timer"]["window"] == [0, 0, 0, 0], 5, what="controller's timer cleared")
+    s = r.status()
+    assert s["delay_timer"] == "22:00-06:00" and s["status"] == "disabled"
+    assert r.get("/config")[1]["delay_timer"] == "22:00-06:00"
+    n0 = len(r.sim.log_since(0))
+    closures = r.evse()["relay_closures"]
+    r.plug()
+    wait_for(lambda: r.status()["vehicle"] == 1, 5, what="vehicle")
+    # outside the window the gateway's timer claim pauses: no $FE, the relay stays open
+    _steady(r, 3, lambda: r.evse()["state"] == 0xFE and r.evse()["relay_closures"] == closures,
+            "asleep outside the window")
+    assert "$FE" not in _log_names(r, n0)
+    # handed back: the window goes into the controller again, which then decides alone
+    assert r.post("/config", {"delay_timer_owner": "controller"})[0] == 200
+    wait_for(lambda: r.evse()["timer"]["window"] == [22, 0, 6, 0], 5, what="timer handed back")
+    wait_for(lambda: r.get("/config")[1]["delay_timer"] == "", 5, what="window left the gateway")
+    assert r.status()["delay_timer"] == "22:00-06:00"
+    n1 = len(r.sim.log_since(0))
+    _steady(r, 3, lambda: r.evse()["state"] == 0xFE and r.evse()["relay_closures"] == closures,
+            "the controller's timer is not fought")
+    assert not {"$FE", "$FS", "$F1"} & set(_log_names(r, n1))
+    # a charge asked for goes through the controller's manual override ($F1), once
+    assert r.post("/override", {"state": "active"})[0] == 201
+    wait_for(lambda: r.evse()["state"] == 3, 8, what="charging under the manual override")
+    names = _log_names(r, n1)
+    assert names.count("$F1") == 1 and "$FE" not in names, names
+    _steady(r, 2, lambda: r.evse()["state"] == 3, "the timer does not undo it")
+    assert r.evse()["relay_closures"] == closures + 1
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_gateway_against_each_controller(rig_factory, profile):
+    r = rig_factory(profile=profile)
+    # detection: within 5 s, also when the controller does not echo sequence ids
+    r.wait_http()
+    wait_for(lambda: r.status()["evse_connected"] == 1, 6, interval=0.05,
+             what="evse_connected\n" + r.log()[-1500:])
+    detected = time.monotonic() - r.t_start
+    print("%s: detected %.2f s after start" % (profile, detected))
+    assert detected < 5.0
+    fw = r.evse()["fw"]
+    assert r.get("/config")[1]["firmware"] == fw
+    if profile == "noseq":
+        assert "does not echo sequence ids" in r.log()
+        later = r.sim.log_since(4)
+        assert later and all(e["seq"] is None and not any(a.startswith(":") for a in e["args"])
+                             for e in later), later[:5]
+    if profile == "timer":
+        _timer_takeover_and_handback(r)
+    else:
+        r.plug()
+        wait_for(lambda: r.status()["state"] == 3 and r.evse()["state"] == 3, 8, what="charging")
+    # current change
+    n = len(r.sim.log_since(0))
+    assert r.post("/override", {"state": "active", "charge_current": 10})[0] == 201
+    wait_for(lambda: r.evse()["current_a"] == 10 and r.status()["pilot"] == 10, 5, what="10 A")
+    assert [e["args"] for e in r.sim.log_since(n) if e["name"] == "$SC"] == [["10", "V"]]
+    # pause and resume
+    assert r.post("/override", {"state": "disabled"})[0] == 201
+    assert r.status()["status"] == "disabled"
+    wait_for(lambda: r.evse()["state"] == 0xFE and r.status()["state"] == 254, 5, what="paused")
+    assert r.post("/override", {"state": "active"})[0] == 201
+    wait_for(lambda: r.evse()["state"] == 3 and r.status()["state"] == 3, 8, what="resumed")
+    # a state code the gateway does not know: shown as it is, not charging, nothing stalls
+    code = UNKNOWN.get(profile, 0x42)
+    r.sim.force_fault(code, any_state=profile not in UNKNOWN)
+    s = wait_for(lambda: (lambda d: d if d["state"] == code else None)(r.status()), 5,
+                 what="state %d shown" % code)
+    assert s["amp"] == 0 and s["evse_connected"] == 1
+    sent = s["comm_success"]
+    assert r.post("/override", {"state": "disabled"})[0] == 201  # left until it is over
+    wait_for(lambda: r.status()["comm_success"] > sent + 3, 5, what="the monitor goes on polling")
+    r.sim.force_fault(0)
+    wait_for(lambda: r.evse()["state"] == 0xFE, 8, what="the pause applied once it cleared")
+    r.request("DELETE", "/override")
+    if profile == "timer":  # the controller's own timer holds it asleep outside the window
+        assert r.post("/override", {"state": "active"})[0] == 201
+    wait_for(lambda: r.evse()["state"] == 3 and r.status()["state"] == 3, 8, what="resumed again")
+    assert "Traceback" not in r.log()
+
+
+class _Watch:
+    """Records every /ws frame and a /status read every 10 ms, with their times."""
+
+    def __init__(self, r):
+        self.r = r
+        self.stop = False
+        self.frames = []
+        self.reads = []
+        self.ws = WsClient("ws://127.0.0.1:%d/ws" % r.http_port)
+        self.ws.sock.settimeout(0.2)
+        self.threads = [threading.Thread(target=f, daemon=True) for f in (self._ws, self._poll)]
+        for t in self.threads:
+            t.start()
+
+    def _ws(self):
+        while not self.stop:
+            try:
+                self.frames.append((time.monotonic(), json.loads(self.ws.recv())))
+            except OSError:
+                pass
+
+    def _poll(self):
+        while not self.stop:
+            t = time.monotonic()
+            code, s = self.r.get("/status")
+            if code == 200:
+                self.reads.append((t, s["state"], s["status"], s["claims_version"]))
+            time.sleep(0.01)
+
+    def close(self):
+        self.stop = True
+        for t in self.threads:
+            t.join(2)
+        self.ws.close()
+
+
+def test_no_transient_state_or_stale_status_over_20_pause_resume_cycles(rig_factory):
+    r = rig_factory(sim_kwargs={"ev_connected": True})
+    r.wait_connected()
+    wait_for(lambda: r.evse()["state"] == 3, 8, what="charging")
+    w = _Watch(r)
+    posts = []  # (time sent, time the reply came, status asked for, claims_version then)
+    for i in range(20):
+        for want, done in (("disabled", lambda e: e["state"] == 0xFE),
+                           ("active", lambda e: e["state"] == 3)):
+            t_sent = time.monotonic()
+            assert r.post("/override", {"state": want})[0] == 201
+            t = time.monotonic()
+            s = r.status()
+            assert s["status"] == want  # right after the reply, not 15-80 ms later
+            posts.append((t_sent, t, want, s["claims_version"]))
+            wait_for(lambda: done(r.evse()), 5, interval=0.02, what="%s (cycle %d)" % (want, i))
+    time.sleep(0.3)
+    w.close()
+    states = [x[1] for x in w.reads] + [d["state"] for _, d in w.frames if "state" in d]
+    print("transient: %d /status reads, %d /ws frames, states seen %s" % (
+        len(w.reads), len(w.frames), sorted(set(states))))
+    assert 0 not in states
+    assert len(w.reads) > 200 and len([1 for _, d in w.frames if "state" in d]) >= 30
+    # no read after a change shows the status from before it
+    for i, (_, t, want, v) in enumerate(posts):
+        end = posts[i + 1][0] if i + 1 < len(posts) else float("inf")  # the next one was sent
+        stale = [x for x in w.reads if t < x[0] < end and (x[2] != want or x[3] < v)]
+        assert not stale, (want, stale[:3])
+    # the WebSocket: every status it pushes is the one of the claims version beside it, and
+    # the versions never go back (a slow reader may see two changes merged into one frame)
+    asked = dict((v, want) for _, _, want, v in posts)
+    pushed = [(d["claims_version"], d["status"]) for _, d in w.frames if "status" in d]
+    assert len(pushed) >= 20
+    for a, b in zip(pushed, pushed[1:]):
+        assert b[0] >= a[0], pushed
+    assert all(asked.get(v, st) == st for v, st in pushed), pushed
+    assert pushed[-1] == (posts[-1][3], "active")
+    # a controller that refuses $FE: no resend every second, and /status says so
+    r.request("DELETE", "/override")
+    assert r.post("/override", {"state": "disabled"})[0] == 201
+    wait_for(lambda: r.evse()["state"] == 0xFE, 5, what="paused")
+    r.sim.set_faults(refuse=["$FE"])
+    n = len(r.sim.log_since(0))
+    r.request("DELETE", "/override")
+    t0 = time.monotonic()
+    wait_for(lambda: r.status()["set_retry"].startswith("$FE"), 5, what="set_retry reported")
+    while time.monotonic() - t0 < 12:
+        time.sleep(0.2)
+    fe = _log_names(r, n).count("$FE")
+    print("a controller refusing $FE: %d tries in 12 s (1 Hz would be 12)" % fe)
+    assert 2 <= fe <= 5
+    r.sim.set_faults(refuse=[])
+    wait_for(lambda: r.evse()["state"] == 3, 40, what="resumed once $FE is taken")
