@@ -161,7 +161,8 @@ class EvseMonitor:
         ln = await self._cmd("$GC")
         if ln and ln.ok:
             v = M.parse_ints(ln.fields, 4)
-            if v and 6 <= v[0] <= v[2] <= v[1] <= 80 and v[3] <= v[1]:
+            # the saved maximum may exceed the hardware one: $SC n M lowers only the latter
+            if v and 6 <= v[0] <= v[2] <= v[1] <= 80 and v[3] <= 80:
                 return v
         return None
 

@@ -200,3 +200,62 @@ def test_no_transient_state_or_stale_status_over_20_pause_resume_cycles(rig_fact
     assert 2 <= fe <= 5
     r.sim.set_faults(refuse=[])
     wait_for(lambda: r.evse()["state"] == 3, 40, what="resumed once $FE is taken")
+
+
+def test_charger_settings_through_config_reach_the_controller(rig_factory):
+    r = rig_factory()
+    r.wait_connected()
+
+    def ee():
+        return r.evse()["eeprom"]
+
+    def post(d):
+        code, body = r.post("/config", d)
+        return code, body.get("msg"), body.get("field")
+
+    # service level: $SL, read back from $GE; automatic detection is refused by EU builds
+    assert post({"service": 1})[:2] == (200, "done")
+    assert not ee()["flags"] & 1 and r.get("/config")[1]["service"] == 1
+    code, msg, field = post({"service": "A"})
+    assert (code, field) == (400, "service") and "automatic" in msg
+    assert post({"service": 2})[:2] == (200, "done") and ee()["flags"] & 1
+    # safety checks, new and old names; the same value again is no change
+    assert post({"diode_check": False})[:2] == (200, "done") and ee()["flags"] & 0x02
+    assert post({"groundt": 1})[0] == 200 and ee()["flags"] & 0x08
+    c = r.get("/config")[1]
+    assert c["diode_check"] is False and c["diodet"] == 1 and c["ground_check"] is False
+    assert post({"diode_check": True, "ground_check": True, "gfci_check": False, "temp_check": False,
+                 "relay_check": False, "vent_check": False})[0] == 200
+    assert ee()["flags"] & 0x061E == 0x0614  # gfci, temp, relay, vent off; diode, ground on
+    assert post({"gfci_check": False})[:2] == (200, "no change")
+    assert post({"gfci_check": True, "temp_check": True, "relay_check": True, "vent_check": True})[0] == 200
+    # ammeter scale and offset: $SA, read back from $GA
+    assert post({"scale": 230, "offset": 12})[0] == 200
+    assert (ee()["amm_scale"], ee()["amm_offset"]) == (230, 12)
+    assert (r.get("/config")[1]["scale"], r.get("/config")[1]["offset"]) == (230, 12)
+    # the user's maximum is compared with the controller's, changed there behind our back
+    with r.sim.lock:
+        r.sim.controller.eeprom.put("max_l2", 20)
+    assert post({"max_current_soft": 32})[:2] == (200, "done") and ee()["max_l2"] == 32
+    assert post({"max_current_soft": 16})[0] == 200 and ee()["max_l2"] == 16
+    assert r.get("/config")[1]["max_current_soft"] == 16
+    # the hardware maximum: lowered once, never raised from outside
+    code, msg, field = post({"max_current_hard": 40})
+    assert (code, field) == (400, "max_current_hard") and "lowered" in msg
+    assert post({"max_current_hard": 30})[0] == 200 and (ee()["hw_max"], ee()["hw_max_set"]) == (30, True)
+    code, msg, field = post({"max_current_hard": 28})
+    assert (code, field) == (400, "max_current_hard") and "setup menu" in msg and ee()["hw_max"] == 30
+    assert r.get("/config")[1]["max_current_hard"] == 30
+    # bad values: 400, nothing written
+    writes = r.evse()["eeprom_writes"]
+    assert post({"service": 3})[:1] == (400,) and post({"scale": "x"})[0] == 400
+    assert r.evse()["eeprom_writes"] == writes
+    # voltage: the setting, then a feed, go to the controller ($SV) and into /status
+    assert post({"voltage": 230})[0] == 200
+    wait_for(lambda: r.evse()["voltage_mv"] == 230000 and r.status()["voltage"] == 230, 5, what="230 V")
+    assert r.post("/status", {"voltage": 235})[0] == 200
+    wait_for(lambda: r.evse()["voltage_mv"] == 235000 and r.status()["voltage"] == 235, 5, what="235 V")
+    # divert on and off at once (Home Assistant's "Solar PV Divert" switch)
+    assert post({"divert_enabled": True, "charge_mode": "eco"})[0] == 200
+    assert r.status()["divertmode"] == 2
+    assert post({"divert_enabled": False})[0] == 200 and r.status()["divertmode"] == 1
