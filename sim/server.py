@@ -326,6 +326,11 @@ class SimServer:
         with self.lock:
             return [dict(e) for e in self.controller.log[since:]]
 
+    def log_len(self):
+        """How many entries the command log holds (a mark for log_since)."""
+        with self.lock:
+            return len(self.controller.log)
+
     def set_ev(self, connected=None, full=None, draw_ratio=None):
         with self.lock:
             if connected is not None:

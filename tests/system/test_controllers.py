@@ -15,8 +15,9 @@ from test_web_support import WsClient
 UNKNOWN = {"d9": 0x10}
 
 
-def _log_names(r, since):
-    return [e["name"] for e in r.sim.log_since(since)]
+def _names(r, names, since):
+    """The names of the commands among `names` the controller executed since `since`."""
+    return [e["name"] for e in r.sim.executed(names, since)]
 
 
 def _steady(r, seconds, pred, what):
@@ -34,28 +35,31 @@ def _timer_takeover_and_handback(r):
     s = r.status()
     assert s["delay_timer"] == "22:00-06:00" and s["status"] == "disabled"
     assert r.get("/config")[1]["delay_timer"] == "22:00-06:00"
-    n0 = len(r.sim.log_since(0))
+    n0 = r.sim.log_len()
     closures = r.evse()["relay_closures"]
     r.plug()
     wait_for(lambda: r.status()["vehicle"] == 1, 5, what="vehicle")
     # outside the window the gateway's timer claim pauses: no $FE, the relay stays open
     _steady(r, 3, lambda: r.evse()["state"] == 0xFE and r.evse()["relay_closures"] == closures,
             "asleep outside the window")
-    assert "$FE" not in _log_names(r, n0)
+    assert _names(r, "$FE", n0) == []
     # handed back: the window goes into the controller again, which then decides alone
     assert r.post("/config", {"delay_timer_owner": "controller"})[0] == 200
     wait_for(lambda: r.evse()["timer"]["window"] == [22, 0, 6, 0], 5, what="timer handed back")
     wait_for(lambda: r.get("/config")[1]["delay_timer"] == "", 5, what="window left the gateway")
     assert r.status()["delay_timer"] == "22:00-06:00"
-    n1 = len(r.sim.log_since(0))
+    n1 = r.sim.log_len()
     _steady(r, 3, lambda: r.evse()["state"] == 0xFE and r.evse()["relay_closures"] == closures,
             "the controller's timer is not fought")
-    assert not {"$FE", "$FS", "$F1"} & set(_log_names(r, n1))
+    assert _names(r, ("$FE", "$FS", "$F1"), n1) == []
     # a charge asked for goes through the controller's manual override ($F1), once
     assert r.post("/override", {"state": "active"})[0] == 201
     wait_for(lambda: r.evse()["state"] == 3, 8, what="charging under the manual override")
-    names = _log_names(r, n1)
+    names = _names(r, ("$F1", "$FE"), n1)
     assert names.count("$F1") == 1 and "$FE" not in names, names
+    # read ($GD), its clock read ($GT), cleared and handed back ($ST)
+    assert [e["args"] for e in r.sim.executed("$ST")] == [["0", "0", "0", "0"], ["22", "0", "6", "0"]]
+    assert r.sim.executed("$GD") and r.sim.executed("$GT")
     _steady(r, 2, lambda: r.evse()["state"] == 3, "the timer does not undo it")
     assert r.evse()["relay_closures"] == closures + 1
 
@@ -74,7 +78,7 @@ def test_gateway_against_each_controller(rig_factory, profile):
     assert r.get("/config")[1]["firmware"] == fw
     if profile == "noseq":
         assert "does not echo sequence ids" in r.log()
-        later = r.sim.log_since(4)
+        later = r.sim.executed(("$GV", "$GE", "$GC", "$GS", "$SY", "$GY", "$FF"), 4)
         assert later and all(e["seq"] is None and not any(a.startswith(":") for a in e["args"])
                              for e in later), later[:5]
     if profile == "timer":
@@ -83,16 +87,23 @@ def test_gateway_against_each_controller(rig_factory, profile):
         r.plug()
         wait_for(lambda: r.status()["state"] == 3 and r.evse()["state"] == 3, 8, what="charging")
     # current change
-    n = len(r.sim.log_since(0))
+    n = r.sim.log_len()
     assert r.post("/override", {"state": "active", "charge_current": 10})[0] == 201
     wait_for(lambda: r.evse()["current_a"] == 10 and r.status()["pilot"] == 10, 5, what="10 A")
-    assert [e["args"] for e in r.sim.log_since(n) if e["name"] == "$SC"] == [["10", "V"]]
+    assert [e["args"] for e in r.sim.executed("$SC", n)] == [["10", "V"]]
+    # detection, read-out, heartbeat, polls
+    seen = set(e["name"] for e in r.sim.executed(("$GV", "$GE", "$GC", "$GF", "$GA", "$GI", "$GS",
+                                                  "$GU", "$GP", "$GY", "$SY", "$GG", "$GD")))
+    assert seen == {"$GV", "$GE", "$GC", "$GF", "$GA", "$GI", "$GS", "$GU", "$GP", "$GY", "$SY",
+                    "$GG", "$GD"}, seen
     # pause and resume
     assert r.post("/override", {"state": "disabled"})[0] == 201
     assert r.status()["status"] == "disabled"
     wait_for(lambda: r.evse()["state"] == 0xFE and r.status()["state"] == 254, 5, what="paused")
     assert r.post("/override", {"state": "active"})[0] == 201
     wait_for(lambda: r.evse()["state"] == 3 and r.status()["state"] == 3, 8, what="resumed")
+    want = ["$F1", "$F1"] if profile == "timer" else ["$FS", "$FE"]
+    assert _names(r, ("$FS", "$FE", "$F1", "$FD"), n) == want
     # a state code the gateway does not know: shown as it is, not charging, nothing stalls
     code = UNKNOWN.get(profile, 0x42)
     r.sim.force_fault(code, any_state=profile not in UNKNOWN)
@@ -189,13 +200,13 @@ def test_no_transient_state_or_stale_status_over_20_pause_resume_cycles(rig_fact
     assert r.post("/override", {"state": "disabled"})[0] == 201
     wait_for(lambda: r.evse()["state"] == 0xFE, 5, what="paused")
     r.sim.set_faults(refuse=["$FE"])
-    n = len(r.sim.log_since(0))
+    n = r.sim.log_len()
     r.request("DELETE", "/override")
     t0 = time.monotonic()
     wait_for(lambda: r.status()["set_retry"].startswith("$FE"), 5, what="set_retry reported")
     while time.monotonic() - t0 < 12:
         time.sleep(0.2)
-    fe = _log_names(r, n).count("$FE")
+    fe = _names(r, "$FE", n).count("$FE")
     print("a controller refusing $FE: %d tries in 12 s (1 Hz would be 12)" % fe)
     assert 2 <= fe <= 5
     r.sim.set_faults(refuse=[])
@@ -259,3 +270,33 @@ def test_charger_settings_through_config_reach_the_controller(rig_factory):
     assert post({"divert_enabled": True, "charge_mode": "eco"})[0] == 200
     assert r.status()["divertmode"] == 2
     assert post({"divert_enabled": False})[0] == 200 and r.status()["divertmode"] == 1
+    # what went over the wire, in order, each read back
+    assert [e["args"] for e in r.sim.executed("$SL")] == [["1"], ["A"], ["2"]]
+    assert [e["args"] for e in r.sim.executed("$SA")] == [["230", "12"]]
+    assert r.sim.executed("$GA") and len(r.sim.executed("$GE")) >= 10
+    assert [e["args"] for e in r.sim.executed("$FF")][:2] == [["B", "0"], ["D", "0"]]
+    assert [e["args"] for e in r.sim.executed("$SC") if e["args"][1:] != ["V"]] == \
+        [["32"], ["16"], ["30", "M"], ["28", "M"]]
+    assert [e["args"] for e in r.sim.executed("$SV")] == [["230000"], ["235000"]]
+    # pause_uses_disabled: the pause is $FD (a hard stop), the resume $FE
+    r.plug()
+    wait_for(lambda: r.evse()["state"] == 3, 8, what="charging")
+    n = r.sim.log_len()
+    assert post({"pause_uses_disabled": True})[0] == 200
+    assert r.post("/override", {"state": "disabled"})[0] == 201
+    wait_for(lambda: r.evse()["state"] == 0xFF and r.status()["state"] == 255, 5, what="disabled")
+    assert r.request("DELETE", "/override")[0] == 200
+    wait_for(lambda: r.evse()["state"] == 3, 8, what="resumed")
+    assert [e["name"] for e in r.sim.executed(("$FD", "$FS", "$FE"), n)] == ["$FD", "$FE"]
+    # a GFCI trip: the trip counters are read again ($GF), not only at boot
+    r.sim.force_fault(6)
+    wait_for(lambda: r.status()["gfcicount"] == 1 and r.status()["state"] == 6, 5, what="gfcicount 1")
+    assert len(r.sim.executed("$GF")) >= 2
+    r.sim.force_fault(0)
+    # a controller reboot (/restart evse, $FR): the volatile voltage goes to it again
+    boots = r.evse()["boots"]
+    assert r.post("/restart", {"device": "evse"})[0] == 200
+    wait_for(lambda: r.evse()["boots"] > boots, 10, what="controller rebooted")
+    wait_for(lambda: r.evse()["voltage_mv"] == 235000 and r.status()["evse_connected"] == 1, 10,
+             what="$SV again after the reboot")
+    assert len(r.sim.executed("$FR")) == 1 and len(r.sim.executed("$SV")) == 3
