@@ -10,6 +10,10 @@ from rapi.client import RapiError, RapiTimeout
 RAPI_ALLOWED = ("$G", "$F0", "$FB")
 LIMIT_TYPES = ("time", "energy", "soc", "range")
 HOUSEKEEPING_MS = 2000
+# /config keys that live in the controller (rapi/settings.py writes them over RAPI)
+CHARGER_KEYS = ("service", "scale", "offset", "max_current_hard", "max_current_soft",
+                "diode_check", "vent_check", "ground_check", "relay_check", "gfci_check",
+                "temp_check", "diodet", "ventt", "groundt", "relayt", "gfcit", "tempt")
 STATUS_INPUTS = ("shaper_live_pwr", "battery_level", "battery_range", "time_to_full_charge",
                  "vehicle_charge_limit", "home_battery_soc", "home_battery_power")
 
@@ -175,6 +179,12 @@ class Gateway:
         """POST /config, <base>/config/set: the gateway's settings are saved, the charger's
         written to the controller and read back (rapi/settings.py). Returns the changed keys;
         raises config.ConfigError (400)."""
+        if isinstance(d, dict):
+            for k in CHARGER_KEYS:
+                if k in d:
+                    break
+            else:  # the gateway's own settings only (the UI's forms): no need for the module
+                return self.config.update(d)
         from rapi import settings
 
         try:

@@ -45,6 +45,7 @@ def take(d):
         v = d[k]
         if k in OLD:
             out[OLD[k]] = not _bool(k, v)
+            out.setdefault("_as", {})[OLD[k]] = k  # errors name the key that was posted
         elif k in CHECKS:
             out[k] = _bool(k, v)
         elif k == "service":  # 1, 2, or 0 / "A" for automatic detection
@@ -91,7 +92,8 @@ async def apply(gw, ch):
     mon = gw.manager
     m = gw.model
     if m is None or mon is None or not m.evse_connected:
-        k = next(iter(ch))
+        k = [k for k in ch if k != "_as"][0]
+        k = ch.get("_as", {}).get(k, k)
         raise ConfigError(k, "%s: the controller is not connected, nothing was written" % k)
     done = []
     if "service" in ch:
@@ -118,14 +120,15 @@ async def apply(gw, ch):
             continue
         letter, bit = CHECKS[k]
         on = ch[k]
+        f = ch.get("_as", {}).get(k, k)
         flags = m.flags
         if bool(flags & bit) != on:
             continue  # already as asked (the bit is set while the check is off)
-        await _send(mon, k, "$FF %s %d" % (letter, on), "%s: the controller refused $FF %s" % (k, letter))
+        await _send(mon, f, "$FF %s %d" % (letter, on), "%s: the controller refused $FF %s" % (f, letter))
         flags = await _ge(mon)
         if flags is None or bool(flags & bit) == on:
-            raise ConfigError(k, "%s: the controller's settings did not change" % k)
-        done.append(k)
+            raise ConfigError(f, "%s: the controller's settings did not change" % f)
+        done.append(f)
     if "scale" in ch or "offset" in ch:
         want = (ch.get("scale", m.scale), ch.get("offset", m.offset))
         if want != (m.scale, m.offset):

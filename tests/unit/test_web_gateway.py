@@ -153,3 +153,18 @@ def test_gateway_charger_setting_without_a_controller_is_refused_not_dropped():
         assert r.status_code == 400 and r.json["field"] == "mqtt_port"  # checked first
 
     asyncio.run(t())
+
+
+def test_gateway_routes_every_charger_key_to_the_controller():
+    import gateway
+
+    gw, c = _setup()
+    good = {"service": 2, "scale": 220, "offset": 0, "max_current_hard": 30, "max_current_soft": 16}
+
+    async def t():
+        for k in gateway.CHARGER_KEYS:
+            r = await c.post("/config", body={k: good.get(k, 1)})
+            # written to the controller, which is missing here: never saved as "no change"
+            assert r.status_code == 400 and r.json["field"] == k, (k, r.json)
+
+    asyncio.run(t())
