@@ -66,13 +66,18 @@ class Config:
         finally:
             drop("config_rules")
         changed = list(clean)
+        self.changed(changed)
+        return changed
+
+    def changed(self, keys):
+        """Bump the version and tell the listeners (also for settings kept elsewhere, such as
+        the controller's, so clients re-read /config)."""
         self.version += 1
         for fn in self.on_change:
             try:
-                fn(changed)
+                fn(keys)
             except Exception as e:
                 print("config: listener error", repr(e))
-        return changed
 
     def public(self):
         """All settings with secrets masked (for GET /config)."""

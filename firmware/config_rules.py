@@ -49,10 +49,13 @@ SPEC = {
     "divert_start_time": (60, "i", 0, 3600),  # s the surplus must hold before a start
     "divert_change_time": (60, "i", 10, 3600),  # s at least between opposite pilot changes
     "voltage": (0, "i", 0, 300),  # V; 0 = use the controller's
-    "max_current_soft": (0, "i", 0, 80),  # A saved in the controller ($SC n); 0 = leave as is
     "heartbeat_interval": (5, "i", 0, 60),
     "heartbeat_current": (6, "i", 6, 80),
     "pause_uses_disabled": (False, "b", 0, 0),
+    # the daily window the gateway runs as its delay timer, "HH:MM-HH:MM" ("" none); a timer
+    # found in the controller is taken into it unless delay_timer_owner is "controller"
+    "delay_timer": ("", "s", 11, 0),
+    "delay_timer_owner": ("gateway", "c", ("gateway", "controller"), 0),
     "developer_mode": (False, "b", 0, 0),
     "sntp_enabled": (True, "b", 0, 0),
     "time_zone": ("Europe/London|GMT0BST,M3.5.0/1,M10.5.0", "s", 64, 0),
@@ -75,6 +78,11 @@ def check(key, value):
             raise ConfigError(key, key + " must be text")
         if len(value) > a:
             raise ConfigError(key, "%s is too long (max %d characters)" % (key, a))
+        if key == "delay_timer" and value:
+            import delay_timer
+
+            if delay_timer.parse(value) is None:
+                raise ConfigError(key, "delay_timer must be HH:MM-HH:MM (or empty)")
         return value
     if kind == "b":
         if value in (True, False, 0, 1):
@@ -96,8 +104,6 @@ def check(key, value):
             raise ConfigError(key, key + " must be a whole number")
         if value < a or value > b:
             raise ConfigError(key, "%s must be between %d and %d" % (key, a, b))
-        if key == "max_current_soft" and 0 < value < 6:
-            raise ConfigError(key, "max_current_soft must be at least 6 A")
         return value
     if value not in a:
         raise ConfigError(key, "%s must be one of %s" % (key, ", ".join(a)))

@@ -37,6 +37,7 @@ SERVICES = (
 OPTIONAL = (
     ("mqtt", "net.mqtt_service", "MqttService", "mqtt_enabled"),
     ("emoncms", "net.emoncms", "EmoncmsService", "emoncms_enabled"),
+    ("timer", "delay_timer", "DelayTimerService", "delay_timer"),
 )
 
 

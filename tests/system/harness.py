@@ -138,7 +138,8 @@ class Rig:
     """One virtual EVSE + one firmware process."""
 
     def __init__(self, config=None, sim_kwargs=None, env=None, heap=None, form="src",
-                 http_port=None, wlan=None, probe=False):
+                 http_port=None, wlan=None, probe=False, profile="8.2.3"):
+        """profile: which controller the virtual EVSE models (sim.controller.PROFILES)."""
         self.tmp = tempfile.mkdtemp(prefix="oevse-")
         self.data = os.path.join(self.tmp, "data")
         os.makedirs(self.data)
@@ -146,7 +147,7 @@ class Rig:
             with open(os.path.join(self.data, "config.json"), "w") as f:
                 json.dump(config, f)
         self.link = os.path.join(self.tmp, "evse.tty")
-        kw = {"ev_connected": False}
+        kw = {"ev_connected": False, "profile": profile}
         kw.update(sim_kwargs or {})
         self.sim = SimServer(link=self.link, control_port=0, **kw).start()
         self.http_port = http_port or free_port()

@@ -135,11 +135,32 @@ def test_model_publishes_status_keys():
     m.set("voltage_mv", 230000)
     m.commit()
     d = got[-1]
-    assert d["state"] == 3 and d["status"] == "active" and d["amp"] == 16000
+    assert d["state"] == 3 and d["amp"] == 16000
+    assert "status" not in d  # the claims' target, published by the gateway
     assert d["voltage"] == 230 and d["power"] == 3680
     m.set("state", 3)
     m.commit()
     assert len(got) == 1  # no change, no event
+
+
+def test_model_never_shows_the_transient_state_0():
+    bus = Bus()
+    got = []
+    bus.subscribe(got.append)
+    m = M.EvseModel(bus)
+    m.set("state", 254)
+    m.commit()
+    m.set("state", 0)  # after $FE the controller passes through 0 (starting)
+    m.commit()
+    assert m.state == 0 and m.status()["state"] == 254
+    m.set("state", 3)
+    m.commit()
+    assert [d["state"] for d in got] == [254, 3]
+    m.set("state", 0x10)  # a code rapi.md does not list (a D9 PP fault): shown as it is
+    m.commit()
+    assert got[-1]["state"] == 16 and not m.charging
+    assert not M.actionable(16) and M.is_fault(16) and not M.actionable(0)
+    assert M.actionable(254) and M.actionable(2) and not M.actionable(0x42)
 
 
 def test_dns_reply_answers_a_only():
