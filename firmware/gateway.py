@@ -92,6 +92,8 @@ class Gateway:
             # the target, as the C++ gateway reports it: right after a change, while the
             # controller is still getting there (15-80 ms)
             "status": props["state"],
+            # what the claims ask for: a pilot below it is the charger's own reduction (hot)
+            "target_current": props["charge_current"],
             "uptime": self.uptime(),
             "free_heap": free,
             "freeram": free,
@@ -115,7 +117,8 @@ class Gateway:
         if self.manager is not None:
             self.manager.poke()
         props, _ = self.claims.target()
-        self.bus.publish({"claims_version": self.claims.version, "status": props["state"]})
+        self.bus.publish({"claims_version": self.claims.version, "status": props["state"],
+                          "target_current": props["charge_current"]})
 
     def _config_changed(self, keys):
         self.bus.publish({"config_version": self.config.version})

@@ -27,6 +27,17 @@ async def status_get(app, req):
 async def status_post(app, req):
     gw = app.gw
     d = req.json()
+    if d is None and req.body and "json" not in req.header("content-type"):
+        # a form (curl -d solar=4000): numbers as text, as the C++ gateway's clients send them
+        d = {}
+        for k, v in req.params().items():
+            try:
+                d[k] = int(v)
+            except ValueError:
+                try:
+                    d[k] = float(v)
+                except ValueError:
+                    d[k] = v
     if not isinstance(d, dict):
         return {"msg": "Could not parse JSON"}, 400
     for k in FEEDS:
