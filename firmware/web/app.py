@@ -98,12 +98,12 @@ def match(method, path):
 
 _DENIED = ('<!doctype html><meta name="viewport" content="width=device-width">'
            '<title>Login needed</title><body style="font:16px system-ui,sans-serif;'
-           'max-width:30em;margin:2em auto;padding:0 1em;color:#111827">'
+           'max-width:30em;margin:2em auto;padding:0 1em;color:#111827;background:#fff">'
            '<h1>Login needed</h1><p>This charger asks for the user name and password set on '
-           'its Admin page.</p><p><a href="/" style="display:inline-block;padding:12px 20px;'
+           'its Login settings page.</p><p><a href="/" style="display:inline-block;padding:14px 20px;'
            'background:#15803d;color:#fff;border-radius:10px;text-decoration:none">Try again</a>'
-           '</p><p>Forgotten? Join the charger\'s own WiFi during setup (no login asked there) '
-           'or reset it to factory settings.</p>')
+           '</p><p>Forgotten? Over USB, <code>mpremote rm :/data/config.json + rm :/data/config.good + reset</code> '
+           'clears the settings; the charger then opens its own access point for setup, with no login.</p>')
 
 class App:
     """The web application over a Gateway. max_conn: requests served at once; max_ws:
