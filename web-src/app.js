@@ -82,7 +82,7 @@ function words() {
       cls = "s-warn";
       why = "Reduced to " + p + " A" + (S.temp >= 600 ? ": charger hot (" + fmt(S.temp / 10, 0) + " °C)" : " by the charger (asked for " + tgt + " A)");
     }
-    var sub = "at " + fmt(S.amp / 1000, 1) + " A" + (S.divertmode === 2 ? " from solar (Eco)" : "");
+    var sub = (S.amp >= 500 ? "at " + fmt(S.amp / 1000, 1) + " A" : "the car is starting to draw power") + (S.divertmode === 2 ? ", from solar (Eco)" : "");
     return ["Charging", sub, cls, why];
   }
   // sleeping or disabled: say who paused it
@@ -422,8 +422,22 @@ $("b-lclr").onclick = function () {
 // ---------------------------------------------------------------- settings forms
 // a server message names the key; the page shows the field's own label
 function labelOf(el) { var l = el.closest("label"); return l ? l.firstChild.textContent.trim() : el.dataset.k; }
+// checked here too, so the mistake is named before anything is sent
+var VALID = {
+  mqtt_server: [/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^$/, "a host name or address only (no mqtt://, no port, no spaces)"],
+  emoncms_server: [/^(https?:\/\/)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?(\/\S*)?$|^$/, "a web address such as https://emoncms.org"],
+  hostname: [/^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/, "letters, digits and hyphens only (up to 32)"],
+  ap_pass: [/^$|^.{8,63}$/, "at least 8 characters, or empty for the default"]
+};
+function fieldErr(el, text) {
+  el.classList.add("bad"); el.setAttribute("aria-invalid", "true");
+  var s = document.createElement("small");
+  s.className = "fe"; s.textContent = text;
+  el.parentNode.appendChild(s);
+  el.focus();
+}
 function saveForm(f, then) {
-  var body = {}, msg = f.querySelector(".msg");
+  var body = {}, msg = f.querySelector(".msg"), wrong = null;
   q("[data-k]", f).forEach(function (el) {
     var k = el.dataset.k, v;
     el.classList.remove("bad"); el.removeAttribute("aria-invalid");
@@ -433,8 +447,11 @@ function saveForm(f, then) {
     else if (el.type === "password" && el.value === MASK) return;
     else if (el.dataset.t === "i") v = /^-?\d+$/.test(el.value.trim()) ? parseInt(el.value, 10) : el.value;
     else v = el.value.trim();
+    var chk = VALID[k];
+    if (chk && !wrong && el.value !== MASK && !chk[0].test(v)) wrong = [el, labelOf(el) + ": " + chk[1]];
     body[k] = v;
   });
+  if (wrong) { fieldErr(wrong[0], wrong[1]); say(msg, "Not saved: " + wrong[1], false); return; }
   api("POST", "/config", body).then(function (r) {
     say(msg, r.msg === "no change" ? "No changes" : "Saved", true);
     loadConfig();
@@ -443,11 +460,7 @@ function saveForm(f, then) {
     var el = e.j && e.j.field && f.querySelector('[data-k="' + e.j.field + '"]'), text = e.message;
     if (el) {
       text = text.split(e.j.field).join(labelOf(el));
-      el.classList.add("bad"); el.setAttribute("aria-invalid", "true");
-      var s = document.createElement("small");
-      s.className = "fe"; s.textContent = text;
-      el.parentNode.appendChild(s);
-      el.focus();
+      fieldErr(el, text);
     }
     say(msg, "Not saved: " + text, false);
   });

@@ -180,8 +180,8 @@ class EvseMonitor:
             if w != v:
                 return False
         m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
-        if v[2] < m.pilot:
-            # a lower pilot we may not have asked for (the controller throttles when hot):
+        if v[2] != m.pilot:
+            # a pilot we may not have asked for (the controller throttles when hot, and lifts it):
             # read the temperatures now, so /status says why
             self._last_slow_poll = None
         m.set("pilot", v[2])

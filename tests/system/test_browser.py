@@ -106,6 +106,10 @@ def plug_charging():
     text_is("#stword", "Charging", 20)
 
 
+def drawing():
+    B.wait("parseFloat(document.getElementById('v-amp').textContent) > 1", timeout=20)
+
+
 # ---------------------------------------------------------------- Home: words and states
 def test_item_8_words_fit_the_state_and_timers_tick():
     text_is("#stword", "Ready")
@@ -124,6 +128,11 @@ def test_item_8_words_fit_the_state_and_timers_tick():
     text_is("#stword", "Car full / not requesting", 20)
     FW.sim.set_ev(full=False)
     text_is("#stword", "Charging", 20)
+    B.wait("parseFloat(document.getElementById('v-amp').textContent) > 1", timeout=20)
+    # the total counts the running session in (the controller adds it only at unplug)
+    st = status()
+    want = "%.1f" % (st["total_energy"] + st["session_energy"] / 1000.0)
+    assert abs(float(B.text("#v-total")) - float(want)) <= 0.1, (B.text("#v-total"), want)
     shot("dashboard-charging")
 
 
@@ -153,6 +162,7 @@ def test_item_6_throttling_shown_and_setting_kept_apart():
     assert "s-warn" in B.js("document.getElementById('stcard').className")  # not a green card
     assert B.text("#curv") == "32"  # the user's setting stays; the charger offers 16
     assert B.text("#v-pilot") == "16"
+    drawing()
     shot("dashboard-hot")
     FW.sim.set_temps([250, 260, -2560])
     B.wait("document.getElementById('streason').hidden", timeout=40)
@@ -199,6 +209,7 @@ def test_item_1_divert_state_pushed_live():
     B.wait("parseInt(document.getElementById('v-rate').textContent) >= 6", timeout=10)
     assert B.js("window.__marker") == 1  # no reload: pushed
     assert "from solar" in B.text("#stsub")
+    drawing()
     time.sleep(2)  # a chart sample or two
     shot("dashboard-eco")
 
@@ -282,6 +293,10 @@ def test_item_13_network_and_device_page():
 def test_item_10_service_status_chips_and_labels():
     page("services")
     B.wait("document.querySelector('[data-k=mqtt_port]').value === '1883'")
+    # a URL where a host name belongs: named at the field before anything is sent
+    B.fill("[data-k=mqtt_server]", "mqtt://emonpi:1883")
+    B.click("#f-mqtt button[type=submit]")
+    text_has("#f-mqtt .fe", "Host: a host name or address only")
     # a bad value: the message names the field by its label, nothing is saved
     B.fill("[data-k=mqtt_server]", "127.0.0.1")
     B.fill("[data-k=mqtt_port]", "18x3")
@@ -468,6 +483,7 @@ def test_item_15_desktop_layout_uses_the_width():
         assert left > 500, left
         main_w = B.js("document.querySelector('main').getBoundingClientRect().width")
         assert main_w > 900, main_w
+        drawing()
         shot("desktop")
     finally:
         B.size = (390, 844)
