@@ -158,13 +158,15 @@ def test_item_6_throttling_shown_and_setting_kept_apart():
     plug_charging()
     B.wait("document.getElementById('curv').textContent === '32'")
     FW.sim.set_temps([700, 700, 700])  # 70 C: the controller halves the current
-    text_has("#streason", "Reduced to 16 A: charger hot (70 °C)", 40)
-    assert "s-warn" in B.js("document.getElementById('stcard').className")  # not a green card
-    assert B.text("#curv") == "32"  # the user's setting stays; the charger offers 16
-    assert B.text("#v-pilot") == "16"
-    drawing()
-    shot("dashboard-hot")
-    FW.sim.set_temps([250, 260, -2560])
+    try:
+        text_has("#streason", "Reduced to 16 A: charger hot (70 °C)", 40)
+        assert "s-warn" in B.js("document.getElementById('stcard').className")  # not green
+        assert B.text("#curv") == "32"  # the user's setting stays; the charger offers 16
+        assert B.text("#v-pilot") == "16"
+        drawing()
+        shot("dashboard-hot")
+    finally:
+        FW.sim.set_temps([250, 260, -2560])
     B.wait("document.getElementById('streason').hidden", timeout=40)
     unplug_normal()
 
@@ -172,13 +174,15 @@ def test_item_6_throttling_shown_and_setting_kept_apart():
 def test_item_7_faults_explained_with_counters():
     plug_charging()
     FW.sim.force_fault(6)
-    text_is("#stword", "Earth leakage (GFCI) trip", 20)
-    assert "leaked to earth" in B.text("#stsub")
-    text_has("#streason", "Counted ")
-    assert "retries by itself" in B.text("#streason")
-    assert not visible("#b-toggle")  # no Stop during a fault
-    shot("dashboard-fault")
-    FW.sim.force_fault(0)
+    try:
+        text_is("#stword", "Earth leakage (GFCI) trip", 20)
+        assert "leaked to earth" in B.text("#stsub")
+        text_has("#streason", "Counted ")
+        assert "retries by itself" in B.text("#streason")
+        assert not visible("#b-toggle")  # no Stop during a fault
+        shot("dashboard-fault")
+    finally:
+        FW.sim.force_fault(0)
     text_is("#stword", "Charging", 20)
     unplug_normal()
 
@@ -233,10 +237,12 @@ def test_item_5_eco_kept_across_gateway_restart_until_unplug():
 def test_item_2_offline_shown_not_live():
     # the controller goes silent: the gateway knows, the page says so
     FW.sim.set_faults(silent=True)
-    text_is("#stword", "Charger not responding", 20)
-    assert B.text("#stsub").startswith("since ")
-    assert "stale" in B.js("document.getElementById('vals').className")
-    FW.sim.set_faults(silent=False)
+    try:
+        text_is("#stword", "Charger not responding", 20)
+        assert B.text("#stsub").startswith("since ")
+        assert "stale" in B.js("document.getElementById('vals').className")
+    finally:
+        FW.sim.set_faults(silent=False)
     text_is("#stword", "Ready", 30)
     # the gateway itself freezes: no pong within ~5 s -> not live, grey, "Reconnecting"
     os.kill(FW.fw.pid, signal.SIGSTOP)
