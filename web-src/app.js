@@ -54,7 +54,9 @@ function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return "&#"
 function now() { return Date.now(); }
 
 // ---------------------------------------------------------------- what is true now
-function live() { return ws && ws.readyState === 1 && T.msg && now() - T.msg < 5000; }
+// a ping goes out after 2 s of quiet; no answer within 5 s more and the link is not live
+var QUIET = 2000, PONG = 5000;
+function live() { return ws && ws.readyState === 1 && T.msg && now() - T.msg < QUIET + PONG; }
 function fault(st) { return st >= 4 && st <= 17; }
 function feedSet() { return !!(C.mqtt_solar || C.mqtt_grid_ie) || (num(S.divert_update) && S.divert_update >= 0); }
 // seconds since the last solar/grid sample (null: never), counted on locally between pushes
@@ -323,17 +325,17 @@ function connect() {
   };
   s.onclose = function () { if (s === ws) { ws = null; if (!T.down) T.down = now(); render(); setTimeout(connect, 1000); } };
 }
-// A ping every 2 s; no answer (nor any other message) for 5 s: the link is not live. The
-// socket is then dropped and opened again (a frozen gateway never closes it by itself).
+// A ping after 2 s of quiet; no answer (nor any other message) within 5 s: the link is not
+// live. The socket is then dropped and opened again (a frozen gateway never closes it).
 setInterval(function () {
   var t = now();
   if (ws && ws.readyState === 1) {
-    if (T.msg && t - T.msg > 5000) {
+    if (T.msg && t - T.msg >= QUIET + PONG) {
       if (!T.down) T.down = T.msg;
       var old = ws; ws = null; old.onclose = null; try { old.close(); } catch (e) {}
       setTimeout(connect, 0);
-    } else if (t - T.msg >= 2000 && t - pinger >= 2000) { pinger = t; ws.send('{"ping":1}'); }
-  } else if (ws && ws.readyState === 0 && t - (T.msg || t) > 5000 && t - pinger > 8000) {
+    } else if (t - T.msg >= QUIET && t - pinger >= QUIET) { pinger = t; ws.send('{"ping":1}'); }
+  } else if (ws && ws.readyState === 0 && t - (T.msg || t) > QUIET + PONG && t - pinger > 8000) {
     pinger = t;  // a connect that hangs (a frozen gateway): try again
     var o = ws; ws = null; o.onclose = null; try { o.close(); } catch (e) {}
     setTimeout(connect, 0);

@@ -7,7 +7,7 @@ from compat import ticks_diff, ticks_ms, wait_for_ms
 from web import ws as W
 from web.server import Stream, json_pieces, write
 
-IDLE_MS = 60000  # no frame from a client for this long: gone (the UI pings every 10 s, HA 15 s)
+IDLE_MS = 60000  # no frame from a client for this long: gone (the UI pings after 2 s of quiet, HA every 15 s)
 FEEDS = ("solar", "grid_ie", "voltage")
 
 
