@@ -51,9 +51,11 @@ def pytest_sessionfinish(session, exitstatus):
     cfg = session.config
     whole = [os.path.abspath(a) for a in cfg.args] == [os.path.join(ROOT, "tests")] and \
         not cfg.getoption("keyword") and not cfg.getoption("markexpr") and \
-        cfg.getoption("maxfail") == 0 and not _rc.FAILED and \
+        not cfg.getoption("maxfail") and not _rc.FAILED and \
         exitstatus in (0, pytest.ExitCode.TESTS_FAILED)
     got = _rc.as_json()
+    if not whole:
+        return  # a partial run must not overwrite the record of a complete one
     os.makedirs(os.path.dirname(_rc.BUILD), exist_ok=True)
     with open(_rc.BUILD, "w") as f:
         json.dump({"complete": whole, "messages": got}, f, indent=1, sort_keys=True)
