@@ -242,8 +242,8 @@ class Firmware(Rig):
     """The real firmware (firmware/main.py) under MicroPython with the virtual EVSE on a
     pty (the harness Rig), plus the web tests' vocabulary."""
 
-    def __init__(self, ev=False, config=None):
-        Rig.__init__(self, config=config, sim_kwargs={"ev_connected": ev})
+    def __init__(self, ev=False, config=None, wlan=None):
+        Rig.__init__(self, config=config, sim_kwargs={"ev_connected": ev}, wlan=wlan)
         self.base = self.url
         self.wait_connected(20)
 
