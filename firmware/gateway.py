@@ -32,6 +32,7 @@ class Gateway:
         self.status_parts = []  # fns returning dicts merged into /status
         self.restart_hook = None  # fn(device) used by main to reboot
         self.override_version = 1
+        self._manual = False  # a manual override is held (to see it released at unplug)
         self.limit_version = 1
         self._limit = None
         self._inputs = {}
@@ -92,6 +93,8 @@ class Gateway:
             # the target, as the C++ gateway reports it: right after a change, while the
             # controller is still getting there (15-80 ms)
             "status": props["state"],
+            # what the claims ask for: a pilot below it is the charger's own reduction (hot)
+            "target_current": props["charge_current"],
             "uptime": self.uptime(),
             "free_heap": free,
             "freeram": free,
@@ -114,8 +117,13 @@ class Gateway:
     def _claims_changed(self):
         if self.manager is not None:
             self.manager.poke()
+        if self._manual and self.claims.props(C.CLIENT_MANUAL) is None:
+            # released at the session's end (auto_release): clients re-read /override
+            self._manual = False
+            self._override_bump()
         props, _ = self.claims.target()
-        self.bus.publish({"claims_version": self.claims.version, "status": props["state"]})
+        self.bus.publish({"claims_version": self.claims.version, "status": props["state"],
+                          "target_current": props["charge_current"]})
 
     def _config_changed(self, keys):
         self.bus.publish({"config_version": self.config.version})
@@ -253,6 +261,7 @@ class Gateway:
         return gone
 
     def _override_bump(self):
+        self._manual = self.claims.props(C.CLIENT_MANUAL) is not None
         self.override_version += 1
         self.bus.publish({"override_version": self.override_version,
                           "manual_override": 1 if self.claims.props(C.CLIENT_MANUAL) else 0})

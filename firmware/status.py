@@ -12,6 +12,7 @@ NEUTRAL = {
     "total_day": 0, "total_week": 0, "total_month": 0, "total_year": 0,
     "solar": 0, "grid_ie": 0, "charge_rate": 0, "divert_update": 0, "divert_active": False,
     "rfid_failure": 0, "temp4": False, "ipv6address": "", "mqtt_status": "disabled",
+    "mqtt_error": "", "emoncms_message": "",
 }
 
 

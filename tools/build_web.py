@@ -38,6 +38,7 @@ def min_js(s):
 
 
 def min_html(s):
+    s = re.sub(r"<!--.*?-->", "", s, flags=re.S)
     return "\n".join(t for t in (line.strip() for line in s.splitlines()) if t)
 
 

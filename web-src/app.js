@@ -1,15 +1,29 @@
 // OpenEVSE MicroPython gateway UI: one page, no libraries. Live data comes over /ws.
+// Rule: never show a value as live when it is not; always say why the charger does what it does.
 "use strict";
-var S = {}, C = {}, OV = {}, H = [], ws = null, dragging = false, queued = false;
+var S = {}, C = {}, OV = {}, TG = {}, LIM = {}, H = [], ws = null, dragging = false, queued = false;
 var MASK = "_DUMMY_PASSWORD";
-var WORDS = {0: "Starting", 1: "Ready", 2: "Connected", 3: "Charging", 4: "Vent required", 5: "Diode check failed",
-  6: "GFCI fault", 7: "No ground", 8: "Stuck relay", 9: "GFCI self-test failed", 10: "Over temperature",
-  11: "Over current", 254: "Sleeping", 255: "Disabled"};
+// when things were last heard (ms, this browser's clock)
+var T = {msg: 0, down: 0, evse: 0, el: 0, up: 0, feed: 0, fault: 0};
+var joining = null, testing = {};
+// client ids of the claims (C++ gateway evse_man.h): who holds the charger's state
+var WHO = {65537: "you", 65538: "solar divert", 65540: "the timer", 65542: "the session limit", 65547: "MQTT", 65543: "an error"};
+var FAULTS = {
+  4: ["Ventilation required", "The car asks for a ventilated charging area, which this charger does not offer.", "Charge in a ventilated place, or check the car's settings."],
+  5: ["Diode check failed", "The pilot signal from the car looks wrong (often a damaged cable or plug).", "Unplug, check the plug and cable, and plug in again."],
+  6: ["Earth leakage (GFCI) trip", "Current leaked to earth, so the charger switched off for safety.", "The charger retries by itself; if it keeps tripping, have the car and cable checked."],
+  7: ["No ground", "The supply has no earth connection.", "Have an electrician check the charger's earth wiring."],
+  8: ["Stuck relay", "The charger's relay did not open or close as told.", "Switch the charger off at the breaker and contact your installer."],
+  9: ["GFCI self-test failed", "The earth leakage protection did not pass its own test.", "Switch the charger off and on at the breaker; if it stays, contact your installer."],
+  10: ["Charger too hot", "The charger stopped because its temperature is too high.", "It resumes when it has cooled down. Give it shade and air."],
+  11: ["Over current", "The car drew more current than offered.", "The charger retries by itself; if it repeats, lower the charge current."]
+};
 function $(id) { return document.getElementById(id); }
 function q(sel, el) { return (el || document).querySelectorAll(sel); }
+function show(el, on) { el.hidden = !on; }
 
 function api(method, path, body, form) {
-  var o = {method: method, headers: {}};
+  var o = {method: method, headers: {"X-Requested-With": "OpenEVSE"}};
   if (body !== undefined) {
     o.body = form ? body : JSON.stringify(body);
     o.headers["Content-Type"] = form ? "application/x-www-form-urlencoded" : "application/json";
@@ -18,130 +32,329 @@ function api(method, path, body, form) {
     return r.text().then(function (t) {
       var j;
       try { j = JSON.parse(t); } catch (e) { j = {msg: t}; }
+      if (r.status === 401) j.msg = "Login needed: reload the page to log in";
       if (!r.ok) { var err = new Error(j.msg || j.error || "HTTP " + r.status); err.j = j; throw err; }
       return j;
     });
   });
 }
 function enc(o) { return Object.keys(o).map(function (k) { return k + "=" + encodeURIComponent(o[k]); }).join("&"); }
-function fmt(v, d) { return (v === undefined || v === null || v === false) ? "–" : (+v).toFixed(d); }
+function num(v) { return typeof v === "number" && isFinite(v); }
+function fmt(v, d) { return num(v) ? v.toFixed(d) : "–"; }
 function dur(s) {
-  if (!s && s !== 0) return "–";
-  var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
-  return h ? h + "h " + m + "m" : m + "m " + (s % 60) + "s";
+  if (!num(s) || s < 0) return "–";
+  s = Math.floor(s);
+  var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return d ? d + "d " + h + "h" : h ? h + "h " + m + "m" : m + "m " + (s % 60) + "s";
 }
+function hhmm(t) { var d = new Date(t); return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2); }
+function ago(s) { return s < 90 ? Math.round(s) + " s ago" : s < 5400 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago"; }
 function say(el, text, ok) { el.textContent = text; el.className = "msg " + (ok ? "ok" : "bad"); }
+function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
+function now() { return Date.now(); }
+
+// ---------------------------------------------------------------- what is true now
+// a ping goes out after 2 s of quiet; no answer within 5 s more and the link is not live
+var QUIET = 2000, PONG = 5000;
+function live() { return ws && ws.readyState === 1 && T.msg && now() - T.msg < QUIET + PONG; }
+function fault(st) { return st >= 4 && st <= 17; }
+function feedSet() { return !!(C.mqtt_solar || C.mqtt_grid_ie) || (num(S.divert_update) && S.divert_update >= 0); }
+// seconds since the last solar/grid sample (null: never), counted on locally between pushes
+function feedAge() { return num(S.divert_update) && S.divert_update >= 0 ? S.divert_update + (now() - T.feed) / 1000 : null; }
+function setting() { return OV.charge_current || C.max_current_soft || C.max_current_hard || 32; }
+function userPaused() { return OV.state === "disabled"; }
+
+// The state in words: [word, sub line, card class, reason line]
+function words() {
+  var st = S.state, why = "", who = TG.claims && TG.claims.state;
+  if (!live()) return [T.msg ? "Reconnecting…" : "Connecting…", T.down ? "No answer from the gateway since " + hhmm(T.down) : "", "s-off", ""];
+  if (S.evse_connected === 0) return ["Charger not responding", "since " + hhmm(T.evse) + ". Check the charger's power and the cable to this gateway.", "s-off", ""];
+  if (fault(st)) {
+    var f = FAULTS[st] || ["Charger fault (" + st + ")", "The charger reports a fault this gateway does not know.", "Switch the charger off and on at the breaker."];
+    var n = {6: S.gfcicount, 7: S.nogndcount, 8: S.stuckcount}[st];
+    return [f[0], f[1], "s-err", f[2] + (num(n) ? " Counted " + n + " time" + (n === 1 ? "" : "s") + " so far." : "") +
+      " Since " + hhmm(T.fault) + "."];
+  }
+  if (st === 0 || st === undefined) return ["Starting…", "The charger is starting up", "s-off", ""];
+  if (st === 1) return userPaused() ? ["Paused by you", "Tap Resume to allow charging when you plug in", "s-sleep", ""] : ["Ready", "Plug in your car", "s-ready", ""];
+  if (st === 2) return ["Car full / not requesting", "The car is connected but is not asking for power", "s-conn", ""];
+  if (st === 3) {
+    var p = S.pilot, tgt = S.target_current, cls = "s-chg";
+    if (num(p) && num(tgt) && p < tgt) {
+      cls = "s-warn";
+      why = "Reduced to " + p + " A" + (S.temp >= 600 ? ": charger hot (" + fmt(S.temp / 10, 0) + " °C)" : " by the charger (asked for " + tgt + " A)");
+    }
+    var sub = (S.amp >= 500 ? "at " + fmt(S.amp / 1000, 1) + " A" : "the car is starting to draw power") + (S.divertmode === 2 ? ", from solar (Eco)" : "");
+    return ["Charging", sub, cls, why];
+  }
+  // sleeping or disabled: say who paused it
+  if (userPaused() || who === 65537) return ["Paused by you", "Tap Resume to charge", "s-sleep", ""];
+  if (S.divertmode === 2 && (who === 65538 || !who)) {
+    var a = feedAge();
+    if (a === null || S.divert_stale) return ["No solar data", "No solar data received (" + (a === null ? "never" : ago(a)) + "): check Services, Solar feed", "s-warn", ""];
+    return ["Waiting for solar", "Charging starts when there is enough surplus (" + fmt(S.solar, 0) + " W solar)", "s-sleep", ""];
+  }
+  if (who === 65542 || (S.limit && who === undefined)) return ["Limit reached", "The session limit stopped charging", "s-sleep", ""];
+  if (who) return ["Paused", "by " + (WHO[who] || "another app (client " + who + ")") + (S.vehicle ? "" : ". No car connected"), "s-sleep", ""];
+  return ["Paused", S.vehicle ? "Car connected" : "No car connected", "s-sleep", ""];
+}
 
 // ---------------------------------------------------------------- rendering
 function render() { if (!queued) { queued = true; requestAnimationFrame(draw); } }
 function draw() {
   queued = false;
-  var st = S.state, word = WORDS[st] || "Unknown", cls = "s-err", sub = "";
-  if (st === 1) { cls = "s-ready"; sub = "No vehicle connected"; }
-  else if (st === 2) { cls = "s-conn"; sub = "Vehicle connected, not charging"; }
-  else if (st === 3) { cls = "s-chg"; sub = "Charging at " + fmt(S.amp / 1000, 1) + " A"; }
-  else if (st >= 254) { cls = "s-sleep"; sub = S.vehicle ? "Vehicle connected" : "No vehicle"; }
-  else if (st === undefined) { word = "Connecting…"; cls = ""; }
-  $("stword").textContent = word;
-  $("stsub").textContent = sub;
-  $("stcard").className = "card state " + cls;
+  var ok = live(), w = words(), st = S.state, t = now();
+  $("link").className = ok ? "on" : "";
+  $("link").setAttribute("aria-label", ok ? "Live" : "Not live");
+  $("linkt").textContent = ok ? "Live" : T.msg ? "Not live" : "Connecting…";
+  $("stword").textContent = w[0];
+  $("stsub").textContent = w[1];
+  $("streason").textContent = w[3];
+  show($("streason"), !!w[3]);
+  $("stcard").className = "card state " + w[2];
+  var off = $("offline");
+  show(off, !ok && !!T.msg);
+  off.textContent = ok ? "" : "Values below are from " + hhmm(T.msg) + " and may be out of date.";
+  $("vals").className = "grid" + (ok && S.evse_connected !== 0 ? "" : " stale");
+  var chg = st === 3;
   $("v-pilot").textContent = fmt(S.pilot, 0);
-  $("v-amp").textContent = fmt(S.amp / 1000, 1);
-  $("v-power").textContent = fmt(S.power / 1000, 2);
+  $("v-amp").textContent = chg ? fmt(S.amp / 1000, 1) : "0.0";
+  $("v-power").textContent = chg ? fmt(S.power / 1000, 2) : "0.00";
   $("v-voltage").textContent = fmt(S.voltage, 0);
+  var last = !S.vehicle;
+  $("l-session").textContent = last ? "Last session" : "This session";
+  $("l-elapsed").textContent = last ? "Last session time" : "Charging time";
   $("v-session").textContent = fmt(S.session_energy / 1000, 2);
-  $("v-total").textContent = fmt(S.total_energy, 1);
-  $("v-temp").textContent = S.temp === false ? "–" : fmt(S.temp / 10, 1);
-  $("v-tempmax").textContent = S.temp_max === false ? "–" : fmt(S.temp_max / 10, 1);
-  $("v-elapsed").textContent = dur(S.session_elapsed !== undefined ? S.session_elapsed : S.elapsed);
-  $("v-solar").textContent = fmt(S.solar, 0);
-  $("v-grid").textContent = fmt(S.grid_ie, 0);
-  $("v-rate").textContent = fmt(S.charge_rate, 0);
-  $("dvstate").textContent = S.divertmode === 2 ? (S.divert_active ? "eco · active" : "eco · waiting") : "normal";
-  var off = S.status === "disabled" || st >= 254, b = $("b-toggle");
-  b.textContent = off ? "Start charging" : "Stop charging";
-  b.className = "big" + (off ? "" : " stop");
-  $("ovr").textContent = S.manual_override ? "Manual override active – Auto returns control to schedule/divert." : "Automatic control";
-  q("#mode button").forEach(function (x) { x.className = +x.dataset.m === (S.divertmode || 1) ? "on" : ""; });
+  // the controller adds a session to its total at unplug: count the running one in
+  $("v-total").textContent = fmt(S.total_energy + (S.vehicle && num(S.session_energy) ? S.session_energy / 1000 : 0), 1);
+  $("v-temp").textContent = num(S.temp) ? fmt(S.temp / 10, 1) : "–";
+  var el = num(S.session_elapsed) ? S.session_elapsed : S.elapsed;
+  $("v-elapsed").textContent = dur(el + (chg && ok ? (t - T.el) / 1000 : 0));
+  // controls
+  var b = $("b-toggle"), paused = userPaused(), stopped = S.status === "disabled" || st >= 254;
+  var canStop = S.vehicle && !fault(st) && ok && S.evse_connected !== 0;
+  show(b, paused || canStop);
+  b.textContent = paused ? "Resume" : stopped ? "Start charging" : "Stop charging";
+  b.className = "big" + (paused || stopped ? "" : " stop");
+  show($("b-auto"), !!S.manual_override && !paused);
+  $("ovr").textContent = paused ? "Paused by you, tap Resume." : S.manual_override ?
+    "Your choice holds " + (OV.auto_release === false ? "until you go back to automatic." : "until the car is unplugged.") :
+    S.vehicle ? "Automatic: " + (S.divertmode === 2 ? "solar divert decides." : "charges when the car asks.") : "No car connected.";
+  $("keep").checked = OV.auto_release === false;
+  q("#mode button").forEach(function (x) {
+    var on = +x.dataset.m === (S.divertmode || 1);
+    x.className = on ? "on" : ""; x.setAttribute("aria-pressed", on ? "true" : "false");
+  });
+  $("modesub").textContent = S.divertmode === 2 ? "Eco: charges from surplus solar. Back to Normal when the car is unplugged." : "Normal: charges at your setting.";
+  if (document.activeElement !== $("cmode")) $("cmode").value = C.divert_enabled && C.charge_mode === "eco" ? "eco" : "fast";
   var cur = $("cur"), mn = C.min_current_hard || 6, mx = C.max_current_soft || C.max_current_hard || 32;
-  cur.min = mn; cur.max = mx; $("curmin").textContent = mn; $("curmax").textContent = mx;
-  if (!dragging) { cur.value = OV.charge_current || S.pilot || mn; $("curv").textContent = cur.value; }
+  cur.min = mn; cur.max = mx; $("curmin").textContent = mn + " A"; $("curmax").textContent = mx + " A";
+  if (!dragging) { cur.value = Math.min(setting(), mx); $("curv").textContent = cur.value; }
+  // divert: only once a feed is set; a dash where no data exists
+  var fs = feedSet(), age = feedAge(), nodata = age === null || S.divert_stale;
+  show($("dvcard"), fs);
+  var solarFeed = C.mqtt_solar || (!C.mqtt_grid_ie && S.solar);
+  $("v-solar").textContent = age !== null && solarFeed ? fmt(S.solar, 0) : "–";
+  $("v-grid").textContent = age !== null && !solarFeed ? fmt(S.grid_ie, 0) : "–";
+  $("v-rate").textContent = S.divert_active ? fmt(S.charge_rate, 0) : "–";
+  $("dvstate").textContent = S.divertmode === 2 ? (nodata ? "· no data" : S.divert_active ? "· active" : "· waiting for solar") : "· off (Normal mode)";
+  show($("dvnote"), nodata);
+  $("dvnote").textContent = "No solar data received (" + (age === null ? "never" : ago(age)) + "): check Services, Solar feed.";
   $("host").textContent = C.hostname || "";
-  if (!$("p-system").hidden) sysInfo();
-  if (!$("p-wifi").hidden) $("wifist").textContent = "Mode " + (S.mode || "?") + (S.ssid ? " · " + S.ssid : "") + " · IP " + (S.ipaddress || "?") + (S.srssi ? " · " + S.srssi + " dBm" : "");
-  chart();
+  var pg = (location.hash || "#home").slice(1);
+  if (pg === "system") sysInfo();
+  if (pg === "wifi" || pg === "settings") wifiInfo();
+  if (pg === "services" || pg === "settings") svcInfo();
+  if (pg === "device") devInfo();
+  if (pg === "limits") limInfo();
+  if (pg === "home") chart();
 }
 
 function sample() {
-  if (S.state === undefined) return;
-  H.push([S.power || 0, S.solar || 0, S.grid_ie || 0]);
+  if (!live()) return;
+  var a = feedAge() !== null;
+  H.push([S.state === 3 ? S.power || 0 : 0, a ? S.solar : null, a ? S.grid_ie : null]);
   if (H.length > 150) H.shift();  // 5 minutes at one sample per 2 s
-  render();
 }
 
 function chart() {
   var c = $("chart"), r = window.devicePixelRatio || 1, w = c.clientWidth, h = 160;
   if (!w) return;
   if (c.width !== Math.round(w * r)) { c.width = Math.round(w * r); c.height = h * r; }
-  var g = c.getContext("2d");
+  var g = c.getContext("2d"), dark = matchMedia("(prefers-color-scheme:dark)").matches;
   g.setTransform(r, 0, 0, r, 0, 0);
   g.clearRect(0, 0, w, h);
-  var lo = 0, hi = 1000, i, k;
-  for (i = 0; i < H.length; i++) for (k = 0; k < 3; k++) { hi = Math.max(hi, H[i][k]); lo = Math.min(lo, H[i][k]); }
+  var lo = 0, hi = 1000, i, k, v;
+  for (i = 0; i < H.length; i++) for (k = 0; k < 3; k++) { v = H[i][k]; if (v !== null) { hi = Math.max(hi, v); lo = Math.min(lo, v); } }
   var top = 14, bot = h - 16, y = function (v) { return bot - (v - lo) / (hi - lo) * (bot - top); };
   g.strokeStyle = "#9ca3af"; g.lineWidth = 1; g.beginPath(); g.moveTo(0, y(0)); g.lineTo(w, y(0)); g.stroke();
-  g.fillStyle = "#6b7280"; g.font = "11px sans-serif";
-  g.fillText((hi / 1000).toFixed(1) + " kW", 4, 11);
+  g.fillStyle = dark ? "#d1d5db" : "#374151"; g.font = "12px sans-serif";
+  g.fillText((hi / 1000).toFixed(1) + " kW", 4, 12);
   if (lo < 0) g.fillText((lo / 1000).toFixed(1) + " kW", 4, h - 4);
-  var col = ["#15803d", "#eab308", "#1d4ed8"], dx = w / 149;
+  var col = ["#15803d", "#ca8a04", "#1d4ed8"], dx = w / 149;
   for (k = 0; k < 3; k++) {
     g.strokeStyle = col[k]; g.lineWidth = 2; g.beginPath();
+    var pen = false;
     for (i = 0; i < H.length; i++) {
       var x = w - (H.length - 1 - i) * dx;
-      if (i) g.lineTo(x, y(H[i][k])); else g.moveTo(x, y(H[i][k]));
+      if (H[i][k] === null) { pen = false; continue; }
+      if (pen) g.lineTo(x, y(H[i][k])); else g.moveTo(x, y(H[i][k]));
+      pen = true;
     }
     g.stroke();
   }
 }
 
-function sysInfo() {
-  var rows = [["Gateway version", C.version], ["Build", C.buildenv], ["EVSE firmware", C.firmware],
-    ["Uptime", dur(S.uptime)], ["Free memory", S.free_heap !== undefined ? Math.round(S.free_heap / 1024) + " KB" : "–"],
-    ["Network", (S.mode || "") + " " + (S.ipaddress || "")], ["Serial", C.wifi_serial],
-    ["Developer mode", C.developer_mode ? "on" : "off"]];
+function dl(id, rows) {
   var h = "";
-  rows.forEach(function (r) { h += "<dt>" + r[0] + "</dt><dd>" + esc(r[1] === undefined ? "–" : r[1]) + "</dd>"; });
-  $("sys").innerHTML = h;
+  rows.forEach(function (r) { h += "<dt>" + r[0] + "</dt><dd>" + esc(r[1] === undefined || r[1] === null || r[1] === "" ? "–" : r[1]) + "</dd>"; });
+  if ($(id).innerHTML !== h) $(id).innerHTML = h;
 }
-function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
+function upNow() { return num(S.uptime) ? S.uptime + (now() - T.up) / 1000 : null; }
+function sysInfo() {
+  var api = String(C.version || "").replace(/^v/, ""), fw = String(C.build || "").replace(/^mpy-/, "");
+  dl("sys", [["Firmware", "gateway " + (fw || "?") + " (OpenEVSE API " + (api || "?") + ")"], ["Charger firmware", C.firmware],
+    ["Running for", dur(upNow())], ["Network", (S.wifi_ip || S.ipaddress || "") + (S.ssid ? " on " + S.ssid : "")],
+    ["Host name", C.hostname ? C.hostname + ".local" : ""]]);
+  dl("sysx", [["Build", C.buildenv], ["Serial", C.wifi_serial], ["Radio mode", S.mode],
+    ["Free memory", num(S.free_heap) ? Math.round(S.free_heap / 1024) + " KB (lowest " + Math.round((S.heap_min || 0) / 1024) + " KB)" : ""],
+    ["Controller link", num(S.comm_sent) ? S.comm_success + " of " + S.comm_sent + " replies" : ""]]);
+}
+var WIFI = {setup: "Setup: not joined to a network yet", connecting: "Joining", joined: "Joined, getting an address",
+  connected: "Connected", lost: "Connection lost, retrying", failed: "Could not join"};
+function wifiErr(e) {
+  e = e || "";
+  return /password|auth/i.test(e) ? "Wrong password" : /not found|no ap/i.test(e) ? "Network not found" : /timeout/i.test(e) ? "No answer from the network (timeout)" : e;
+}
+function wifiInfo() {
+  var st = S.wifi_state, host = (C.hostname || "openevse") + ".local";
+  var line = (WIFI[st] || "") + (S.ssid && st !== "setup" ? " " + S.ssid : "") +
+    (st === "connected" ? " (" + (S.wifi_ip || S.ipaddress) + (S.srssi ? ", signal " + S.srssi + " dBm" : "") + ")" : "") +
+    (S.wifi_error ? ": " + wifiErr(S.wifi_error) : "");
+  $("wifist").textContent = line;
+  $("s-wifi").textContent = line;
+  if (joining) {
+    // judged only once this join has begun (the last attempt's error is still in /status)
+    var m = $("m-wifi"), j = joining;
+    if (st === "connecting" || st === "joined") j.seen = true;
+    if (st === "connected" && S.ssid === j.ssid && (j.seen || S.wifi_ip)) {
+      say(m, "Connected: open http://" + host + " (" + (S.wifi_ip || S.ipaddress) + ")", true); joining = null;
+    } else if (j.seen && (st === "failed" || st === "lost") && S.wifi_error) {
+      say(m, "Could not join " + j.ssid + ": " + wifiErr(S.wifi_error), false); joining = null;
+    } else say(m, "Saved, joining " + j.ssid + "…", true);
+  }
+}
+// a service's state in words: [text, class]
+function mqttChip() {
+  if (!C.mqtt_enabled) return ["off", ""];
+  if (S.mqtt_connected) return ["connected", "ok"];
+  var e = S.mqtt_error || "";
+  if (!C.mqtt_server) return ["no host set", "bad"];
+  if (/111|ECONNREFUSED|refused/i.test(e)) return ["refused: nothing listens on that port", "bad"];
+  if (/rc=[45]/.test(e)) return ["wrong user name or password", "bad"];
+  if (/Timeout|110|ETIMEDOUT/i.test(e)) return ["no answer (timeout)", "bad"];
+  if (/-2|-3|gaierror|not found|EAI/i.test(e)) return ["host name not found", "bad"];
+  return [e ? "not connected: " + e : "connecting…", e ? "bad" : ""];
+}
+function emonChip() {
+  if (!C.emoncms_enabled) return ["off", ""];
+  if (S.emoncms_connected) return ["connected", "ok"];
+  var m = S.emoncms_message || "";
+  if (/401|api ?key/i.test(m)) return ["HTTP 401: wrong API key", "bad"];
+  return [m ? m : S.packets_sent ? "not connected" : "waiting to send", m || S.packets_sent ? "bad" : ""];
+}
+function chip(id, c) { var el = $(id); el.textContent = c[0]; el.className = "chip " + c[1]; }
+function svcInfo() {
+  var m = mqttChip(), e = emonChip();
+  chip("ch-mqtt", m); chip("ch-emon", e);
+  $("s-svc").textContent = "MQTT " + m[0] + ", Emoncms " + e[0];
+  ["mqtt", "emon"].forEach(function (k) {
+    var t = testing[k];
+    if (!t) return;
+    var c = k === "mqtt" ? m : e, msg = $("f-" + k).querySelector(".msg");
+    if (c[1] === "ok") { say(msg, "Test: connected", true); testing[k] = 0; }
+    else if (now() - t > 15000 || (c[1] === "bad" && now() - t > 3000)) { say(msg, "Test: " + c[0], false); testing[k] = 0; }
+    else say(msg, "Testing…", true);
+  });
+}
+function devInfo() {
+  $("maxhw").textContent = "Between " + (C.min_current_hard || 6) + " and " + (C.max_current_hard || "?") + " A (the installation's rating). This is the most any setting, app or solar divert may use.";
+  dl("trips", [["Earth leakage (GFCI)", S.gfcicount], ["No ground", S.nogndcount], ["Stuck relay", S.stuckcount]]);
+}
+var LT = {time: ["Minutes", 1, "min"], energy: ["kWh", 1000, "kWh"], soc: ["Battery %", 1, "%"], range: ["Range", 1, ""]};
+function limInfo() {
+  var t = $("ltype").value;
+  $("lvl").textContent = LT[t][0];
+  show($("lsoc"), t === "soc" && !num(S.battery_level));
+  var l = LIM, txt = "No limit";
+  if (l.type) {
+    var v = l.value / LT[l.type][1], left = "";
+    if (l.type === "time" && num(S.session_elapsed) && S.vehicle) left = " (" + dur(Math.max(0, l.value * 60 - S.session_elapsed)) + " to go)";
+    if (l.type === "energy" && num(S.session_energy) && S.vehicle) left = " (" + fmt(Math.max(0, l.value - S.session_energy) / 1000, 2) + " kWh to go)";
+    txt = "Stops at " + v + " " + LT[l.type][2] + (l.type === "time" ? " of this session" : "") + left +
+      (l.auto_release === false ? "; kept for later sessions" : "; ends when the car is unplugged");
+  }
+  $("limnow").textContent = txt;
+}
 
 // ---------------------------------------------------------------- live data
+var pinger = 0;
 function connect() {
-  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
-  ws.onopen = function () { $("link").className = "on"; };
-  ws.onmessage = function (e) {
-    var d = JSON.parse(e.data);
-    if (d.pong) return;
-    var reCfg = d.config_version !== undefined && S.config_version !== undefined && d.config_version !== S.config_version;
+  var s = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  ws = s;
+  s.onmessage = function (e) {
+    if (s !== ws) return;
+    var d = JSON.parse(e.data), t = now();
+    T.msg = t; T.down = 0;
+    if (d.pong) { render(); return; }
+    var reCfg = d.config_version !== undefined && d.config_version !== S.config_version;
     var reOv = d.override_version !== undefined && d.override_version !== S.override_version;
+    var reTg = d.claims_version !== undefined && d.claims_version !== S.claims_version;
+    var reLim = d.limit_version !== undefined && d.limit_version !== S.limit_version;
+    if (d.evse_connected === 0 && S.evse_connected !== 0) T.evse = t;
+    if (d.state !== undefined && fault(d.state) && !fault(S.state)) T.fault = t;
+    if ("session_elapsed" in d || "elapsed" in d) T.el = t;
+    if ("uptime" in d) T.up = t;
+    if ("divert_update" in d) T.feed = t;
     Object.assign(S, d);
     if (reCfg) loadConfig();
     if (reOv) loadOverride();
+    if (reTg) loadTarget();
+    if (reLim) loadLimit();
     render();
   };
-  ws.onclose = function () { $("link").className = ""; setTimeout(connect, 2000); };
+  s.onclose = function () { if (s === ws) { ws = null; if (!T.down) T.down = now(); render(); setTimeout(connect, 1000); } };
 }
+// A ping after 2 s of quiet; no answer (nor any other message) within 5 s: the link is not
+// live. The socket is then dropped and opened again (a frozen gateway never closes it).
 setInterval(function () {
-  if (ws && ws.readyState === 1) ws.send('{"ping":1}');
-  else api("GET", "/status").then(function (d) { Object.assign(S, d); render(); }).catch(function () {});
-}, 10000);
+  var t = now();
+  if (ws && ws.readyState === 1) {
+    if (T.msg && t - T.msg >= QUIET + PONG) {
+      if (!T.down) T.down = T.msg;
+      var old = ws; ws = null; old.onclose = null; try { old.close(); } catch (e) {}
+      setTimeout(connect, 0);
+    } else if (t - T.msg >= QUIET && t - pinger >= QUIET) { pinger = t; ws.send('{"ping":1}'); }
+  } else if (ws && ws.readyState === 0 && t - (T.msg || t) > QUIET + PONG && t - pinger > 8000) {
+    pinger = t;  // a connect that hangs (a frozen gateway): try again
+    var o = ws; ws = null; o.onclose = null; try { o.close(); } catch (e) {}
+    setTimeout(connect, 0);
+  }
+  render();
+}, 1000);
 setInterval(sample, 2000);
 
 function loadConfig() {
-  return api("GET", "/config").then(function (d) { C = d; fill(); render(); });
+  return api("GET", "/config").then(function (d) { C = d; fill(); render(); }).catch(function () {});
 }
 function loadOverride() {
   return api("GET", "/override").then(function (d) { OV = d || {}; render(); }).catch(function () {});
+}
+function loadTarget() {
+  return api("GET", "/claims/target").then(function (d) { TG = d || {}; render(); }).catch(function () {});
+}
+function loadLimit() {
+  return api("GET", "/limit").then(function (d) { LIM = d || {}; render(); }).catch(function () {});
 }
 function fill() {
   q("form.cfg [data-k]").forEach(function (el) {
@@ -154,56 +367,115 @@ function fill() {
 // ---------------------------------------------------------------- controls
 function homeErr(e) { $("e-home").textContent = e ? e.message : ""; }
 function setOverride(p) {
-  var body = {};
+  // the C++ gateway's "auto release": by default the choice ends with the session
+  var body = {auto_release: !$("keep").checked};
   Object.keys(OV).forEach(function (k) { body[k] = OV[k]; });
   Object.keys(p).forEach(function (k) { body[k] = p[k]; });
   return api("POST", "/override", body).then(function () { homeErr(); return loadOverride(); }).catch(homeErr);
 }
 $("b-toggle").onclick = function () {
+  if (userPaused()) {
+    // Resume: drop the pause; a current the user set stays
+    if (OV.charge_current) { var o = {}; Object.keys(OV).forEach(function (k) { if (k !== "state") o[k] = OV[k]; }); OV = o; setOverride({state: "clear"}); }
+    else api("DELETE", "/override").then(function () { homeErr(); return loadOverride(); }).catch(homeErr);
+    return;
+  }
   var off = S.status === "disabled" || S.state >= 254;
   setOverride({state: off ? "active" : "disabled"});
 };
 $("b-auto").onclick = function () { api("DELETE", "/override").then(loadOverride).catch(homeErr); };
+$("keep").onchange = function () { if (S.manual_override) setOverride({}); };
+function setCur(v) {
+  var c = $("cur");
+  v = Math.max(+c.min, Math.min(+c.max, v));
+  c.value = v; $("curv").textContent = v; OV.charge_current = v;
+  setOverride({charge_current: v});
+}
 $("cur").oninput = function () { dragging = true; $("curv").textContent = this.value; };
-$("cur").onchange = function () { dragging = false; OV.charge_current = +this.value; setOverride({charge_current: +this.value}); };
+$("cur").onchange = function () { dragging = false; setCur(+this.value); };
+$("cur-").onclick = function () { setCur(+$("cur").value - 1); };
+$("cur+").onclick = function () { setCur(+$("cur").value + 1); };
 q("#mode button").forEach(function (b) {
   b.onclick = function () {
     var m = +b.dataset.m;
     api("POST", "/divertmode", "divertmode=" + m, true).then(function () { S.divertmode = m; homeErr(); render(); }).catch(homeErr);
   };
 });
+$("cmode").onchange = function () {
+  var eco = this.value === "eco";
+  api("POST", "/config", eco ? {divert_enabled: true, charge_mode: "eco"} : {charge_mode: "fast"}).then(function () { homeErr(); loadConfig(); }).catch(homeErr);
+};
+
+// ---------------------------------------------------------------- limits
+$("ltype").onchange = render;
+$("f-limit").onsubmit = function (ev) {
+  ev.preventDefault();
+  var msg = this.querySelector(".msg"), t = $("ltype").value, v = parseFloat($("lval").value.replace(",", "."));
+  if (!(v > 0)) { say(msg, "Not set: enter a number above 0 for " + LT[t][0], false); $("lval").focus(); return; }
+  api("POST", "/limit", {type: t, value: Math.round(v * LT[t][1]), auto_release: !$("lkeep").checked})
+    .then(function () { say(msg, "Limit set", true); loadLimit(); })
+    .catch(function (e) { say(msg, "Not set: " + e.message, false); });
+};
+$("b-lclr").onclick = function () {
+  var msg = $("f-limit").querySelector(".msg");
+  api("DELETE", "/limit").then(function () { say(msg, "Limit removed", true); loadLimit(); }).catch(function (e) { say(msg, e.message, false); });
+};
 
 // ---------------------------------------------------------------- settings forms
+// a server message names the key; the page shows the field's own label
+function labelOf(el) { var l = el.closest("label"); return l ? l.firstChild.textContent.trim() : el.dataset.k; }
+// checked here too, so the mistake is named before anything is sent
+var VALID = {
+  mqtt_server: [/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^$/, "a host name or address only (no mqtt://, no port, no spaces)"],
+  emoncms_server: [/^(https?:\/\/)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?(\/\S*)?$|^$/, "a web address such as https://emoncms.org"],
+  hostname: [/^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/, "letters, digits and hyphens only (up to 32)"],
+  ap_pass: [/^$|^.{8,63}$/, "at least 8 characters, or empty for the default"]
+};
+function fieldErr(el, text) {
+  el.classList.add("bad"); el.setAttribute("aria-invalid", "true");
+  var s = document.createElement("small");
+  s.className = "fe"; s.textContent = text;
+  el.parentNode.appendChild(s);
+  el.focus();
+}
+function saveForm(f, then) {
+  var body = {}, msg = f.querySelector(".msg"), wrong = null;
+  q("[data-k]", f).forEach(function (el) {
+    var k = el.dataset.k, v;
+    el.classList.remove("bad"); el.removeAttribute("aria-invalid");
+    var fe = el.parentNode.querySelector(".fe");
+    if (fe) fe.remove();
+    if (el.type === "checkbox") v = el.checked;
+    else if (el.type === "password" && el.value === MASK) return;
+    else if (el.dataset.t === "i") v = /^-?\d+$/.test(el.value.trim()) ? parseInt(el.value, 10) : el.value;
+    else v = el.value.trim();
+    var chk = VALID[k];
+    if (chk && !wrong && el.value !== MASK && !chk[0].test(v)) wrong = [el, labelOf(el) + ": " + chk[1]];
+    body[k] = v;
+  });
+  if (wrong) { fieldErr(wrong[0], wrong[1]); say(msg, "Not saved: " + wrong[1], false); return; }
+  api("POST", "/config", body).then(function (r) {
+    say(msg, r.msg === "no change" ? "No changes" : "Saved", true);
+    loadConfig();
+    if (then) then();
+  }).catch(function (e) {
+    var el = e.j && e.j.field && f.querySelector('[data-k="' + e.j.field + '"]'), text = e.message;
+    if (el) {
+      text = text.split(e.j.field).join(labelOf(el));
+      fieldErr(el, text);
+    }
+    say(msg, "Not saved: " + text, false);
+  });
+}
 q("form.cfg").forEach(function (f) {
   f.onsubmit = function (ev) {
     ev.preventDefault();
-    var body = {}, msg = f.querySelector(".msg");
-    q("[data-k]", f).forEach(function (el) {
-      var k = el.dataset.k, v;
-      el.classList.remove("bad");
-      var fe = el.parentNode.querySelector(".fe");
-      if (fe) fe.remove();
-      if (el.type === "checkbox") v = el.checked;
-      else if (el.type === "password" && el.value === MASK) return;
-      else if (el.dataset.t === "i") v = /^-?\d+$/.test(el.value.trim()) ? parseInt(el.value, 10) : el.value;
-      else v = el.value.trim();
-      body[k] = v;
-    });
-    api("POST", "/config", body).then(function (r) {
-      say(msg, r.msg === "no change" ? "No changes" : "Saved", true);
-      loadConfig();
-    }).catch(function (e) {
-      var el = e.j && e.j.field && f.querySelector('[data-k="' + e.j.field + '"]');
-      if (el) {
-        el.classList.add("bad");
-        var s = document.createElement("small");
-        s.className = "fe"; s.textContent = e.message;
-        el.parentNode.appendChild(s);
-        el.focus();
-      }
-      say(msg, "Not saved: " + e.message, false);
-    });
+    saveForm(f, f.id === "f-admin" && $("f-admin").querySelector("[data-k=www_username]").value ? function () {
+      say(f.querySelector(".msg"), "Saved. Reload the page: your browser will ask for this login.", true);
+    } : null);
   };
+  var t = f.querySelector(".test");
+  if (t) t.onclick = function () { saveForm(f, function () { testing[f.dataset.svc] = now(); render(); }); };
 });
 
 $("b-scan").onclick = function () {
@@ -212,10 +484,11 @@ $("b-scan").onclick = function () {
   api("GET", "/scan").then(function (list) {
     ul.innerHTML = "";
     list.forEach(function (n) {
-      var li = document.createElement("li");
-      li.innerHTML = "<span>" + esc(n.ssid) + (n.secure ? " 🔒" : "") + "</span><span>" + n.rssi + " dBm</span>";
-      li.onclick = function () { $("w-ssid").value = n.ssid; $("w-pass").focus(); };
-      ul.appendChild(li);
+      var li = document.createElement("li"), bt = document.createElement("button");
+      bt.type = "button"; bt.className = "net";
+      bt.innerHTML = "<span>" + esc(n.ssid) + (n.secure ? " (locked)" : "") + "</span><span>" + n.rssi + " dBm</span>";
+      bt.onclick = function () { $("w-ssid").value = n.ssid; $("w-pass").focus(); };
+      li.appendChild(bt); ul.appendChild(li);
     });
     if (!list.length) ul.innerHTML = "<li>No networks found</li>";
   }).catch(function (e) { ul.innerHTML = "<li>" + esc(e.message) + "</li>"; })
@@ -223,10 +496,10 @@ $("b-scan").onclick = function () {
 };
 $("f-wifi").onsubmit = function (ev) {
   ev.preventDefault();
-  var msg = this.querySelector(".msg"), ssid = $("w-ssid").value.trim();
+  var msg = $("m-wifi"), ssid = $("w-ssid").value.trim();
   if (!ssid) { say(msg, "Choose a network first", false); return; }
   api("POST", "/savenetwork", enc({ssid: ssid, pass: $("w-pass").value}), true)
-    .then(function () { say(msg, "Saved – joining " + ssid + "…", true); })
+    .then(function () { joining = {ssid: ssid}; say(msg, "Saved, joining " + ssid + "…", true); })
     .catch(function (e) { say(msg, e.message, false); });
 };
 
@@ -241,7 +514,7 @@ $("f-rapi").onsubmit = function (ev) {
   ev.preventDefault();
   var out = $("rapiout");
   api("GET", "/r?json=1&rapi=" + encodeURIComponent($("rapi").value.trim()))
-    .then(function (r) { out.textContent = r.cmd + "\n> " + r.ret; })
+    .then(function (r) { out.textContent = r.cmd + "\n> " + (r.ret || r.error); })
     .catch(function (e) { out.textContent = "Error: " + e.message; });
 };
 
@@ -249,8 +522,14 @@ $("f-rapi").onsubmit = function (ev) {
 function route() {
   var p = (location.hash || "#home").slice(1);
   if (!$("p-" + p)) p = "home";
+  var up = $("p-" + p).dataset.up || p;
   q("main > section").forEach(function (s) { s.hidden = s.id !== "p-" + p; });
-  q("nav a").forEach(function (a) { a.className = a.getAttribute("href") === "#" + p ? "on" : ""; });
+  q("nav a").forEach(function (a) {
+    var on = a.getAttribute("href") === "#" + up;
+    a.className = on ? "on" : "";
+    if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  });
+  if (p === "limits") loadLimit();
   render();
 }
 window.onhashchange = route;
@@ -258,4 +537,6 @@ window.onresize = render;
 route();
 loadConfig();
 loadOverride();
+loadTarget();
+loadLimit();
 connect();

@@ -27,6 +27,8 @@ web_down_s = int(_env("WEB_DOWN_S", "60"))
 ap_ip = _env("AP_IP", "127.0.4.1")
 # The port's own mDNS responder holds UDP 5353 (boards/esp32/board.py); not on the PC.
 mdns_chip = False
+# no multicast group on the PC: replies to the group would leave 127.0.0.0/8
+mdns_multicast = False
 
 
 def _wifi_ms():

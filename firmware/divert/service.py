@@ -20,9 +20,17 @@ class DivertService:
         self._wake = asyncio.Event()
         self._want = None
         self._vrms_mv = None
+        self._shown = None  # the divert keys last published (the page shows them live)
+        self._restored = False
         cfg.on_change.append(self._config_changed)
         if cfg.get("divert_enabled") and cfg.get("charge_mode") == "eco":
             self.ctrl.set_mode(MODE_ECO)
+        elif self._session_mode() == MODE_ECO:
+            # Eco chosen for the session that was running when the gateway restarted: kept
+            # until the car is unplugged (the seed's rule), so a reboot never turns a solar
+            # charge into a full-power grid charge
+            self.ctrl.set_mode(MODE_ECO)
+            self._restored = True
 
     @property
     def mode(self):
@@ -64,7 +72,42 @@ class DivertService:
         self._last = t
         return self._mono
 
+    def _session_path(self):
+        b = self.gw.board
+        d = getattr(b, "data_dir", None) if b is not None else None
+        return d + "/session.json" if d else None
+
+    def _session_mode(self):
+        p = self._session_path()
+        if p is None:
+            return None
+        try:
+            with open(p) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return None
+
+    def _save_session(self, mode):
+        """The session's mode, on flash: written only when it changes (a tap or an unplug)."""
+        p = self._session_path()
+        if p is None:
+            return
+        import os
+
+        try:
+            if mode == MODE_ECO:
+                with open(p + ".tmp", "w") as f:
+                    f.write("2")
+                os.rename(p + ".tmp", p)
+            else:
+                os.remove(p)
+        except OSError:
+            pass
+
     def set_mode(self, mode):
+        if mode != self.ctrl.mode:
+            self._save_session(mode)
+        self._restored = False
         self.ctrl.set_mode(mode)
         if mode == MODE_NORMAL:
             self._claim(None, 0)
@@ -85,7 +128,7 @@ class DivertService:
         else:
             self.grid_ie = value
         self.ctrl.feed(now, value, self._vrms_mv)
-        self.gw.bus.publish({kind: value})
+        self.gw.bus.publish({kind: value, "divert_update": 0})
         self._wake.set()
 
     def _claim(self, want, amps):
@@ -107,10 +150,31 @@ class DivertService:
         min_a, max_a = m.limits()
         if (min_a, max_a) != (self.ctrl.min_a, self.ctrl.max_a):
             self.ctrl.configure(min_a=min_a, max_a=max_a)
+        if self._restored and m.evse_connected and m.shown:
+            # the first reading after a restart: a car unplugged meanwhile ends the session
+            self._restored = False
+            if not m.vehicle:
+                self.set_mode(MODE_NORMAL)
+                self.gw.bus.publish({"divertmode": MODE_NORMAL})
         want, amps = self.ctrl.update(now, m.vehicle, m.charging, m.amp_ma, m.voltage_mv)
         if self.ctrl.pop_reverted():
+            self._save_session(MODE_NORMAL)
             self.gw.bus.publish({"divertmode": MODE_NORMAL})
         self._claim(want, amps)
+        self._publish(now)
+
+    def _publish(self, now):
+        # what the page shows of divert, pushed when it changes (divert_update only with a
+        # feed sample: clients count it up themselves)
+        c = self.ctrl
+        st = c.state
+        key = (c.pilot_a if st == 1 else 0, c.mode == MODE_ECO and st == 1, st,
+               c.mode == MODE_ECO and c.is_stale(now))
+        if key != self._shown:
+            self._shown = key
+            self.gw.bus.publish({"charge_rate": key[0], "divert_active": key[1],
+                                 "divert_state": ("waiting", "active", "stopped")[st],
+                                 "divert_stale": key[3]})
 
     async def run(self):
         while True:

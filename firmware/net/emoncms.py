@@ -270,7 +270,7 @@ class EmoncmsService:
 
     def status(self):
         return {"emoncms_connected": self.connected, "packets_sent": self.sent,
-                "packets_success": self.success}
+                "packets_success": self.success, "emoncms_message": self.message}
 
     def _cfg(self, key, default=""):
         try:

@@ -137,11 +137,16 @@ async def serve(gw, port=5353):
                     port, e, RETRY_MS // 1000))
                 said = True
             await sleep_ms(RETRY_MS)
-    try:
-        mreq = bytes(int(p) for p in MDNS_ADDR.split(".")) + bytes(4)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-    except (AttributeError, OSError) as e:
-        print("mdns: no multicast membership:", repr(e))
+    if getattr(gw.board, "mdns_multicast", True):
+        try:
+            mreq = bytes(int(p) for p in MDNS_ADDR.split(".")) + bytes(4)
+            # IPPROTO_IP is 0 on lwIP and Linux; some ports lack the name
+            s.setsockopt(getattr(socket, "IPPROTO_IP", 0), socket.IP_ADD_MEMBERSHIP, mreq)
+        except (AttributeError, OSError) as e:
+            print("mdns: could not join the multicast group (%r): answering direct queries only" % e)
+    else:
+        # the PC: nothing leaves 127.0.0.0/8, so no multicast group (docs/wifi.md)
+        print("mdns: UDP %d, direct queries only (no multicast on the PC)" % port)
     s.setblocking(False)
     group = socket.getaddrinfo(MDNS_ADDR, 5353)[0][-1]
     try:

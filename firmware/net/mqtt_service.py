@@ -65,6 +65,7 @@ class MqttService:
         self._reconf = False
         self._need_full = False
         self._was = 0
+        self._was_err = ""
         self._rapi_busy = 0
         self._feeds = {}
         gw.bus.subscribe(self._on_bus)
@@ -75,7 +76,13 @@ class MqttService:
     def status(self):
         c = self.client
         up = c is not None and c.connected
-        return {"mqtt_connected": 1 if up else 0, "mqtt_status": self._status(up)}
+        return {"mqtt_connected": 1 if up else 0, "mqtt_status": self._status(up),
+                "mqtt_error": self._err()}
+
+    def _err(self):
+        # the client's last failure as it was raised (the UI words it: refused, timeout ...)
+        c = self.client
+        return "" if c is None or c.connected else (c.last_error or "")
 
     def _status(self, up):
         # as the C++ gateway's getMqttStatus()
@@ -174,9 +181,12 @@ class MqttService:
         self._wake.set()
 
     def _set_connected(self, v):
-        if v != self._was:
+        e = self._err()
+        if v != self._was or e != self._was_err:
             self._was = v
-            self.gw.bus.publish({"mqtt_connected": v, "mqtt_status": self._status(v)})
+            self._was_err = e
+            self.gw.bus.publish({"mqtt_connected": v, "mqtt_status": self._status(v),
+                                 "mqtt_error": e})
 
     async def _loop(self, c):
         last_full = ticks_ms()

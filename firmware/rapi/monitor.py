@@ -118,6 +118,9 @@ class EvseMonitor:
         if state != 3 and m.amp_ma:
             m.set("amp_ma", 0)
         if was_connected and not m.vehicle:
+            # the controller adds the session to its total ($GU) only now: read it soon, so
+            # the page's total does not dip between the session and the new total
+            self._last_energy_poll = None
             self._session_end()
 
     def _session_end(self):
@@ -177,6 +180,10 @@ class EvseMonitor:
             if w != v:
                 return False
         m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
+        if v[2] != m.pilot:
+            # a pilot we may not have asked for (the controller throttles when hot, and lifts it):
+            # read the temperatures now, so /status says why
+            self._last_slow_poll = None
         m.set("pilot", v[2])
         self._pilot_known = True
         return True
@@ -426,7 +433,7 @@ class EvseMonitor:
         if self._last_energy_poll is None or ticks_diff(now, self._last_energy_poll) >= energy_ms:
             self._last_energy_poll = now
             await self._read_gu()
-        if ticks_diff(now, self._last_slow_poll) >= SLOW_POLL_MS:
+        if self._last_slow_poll is None or ticks_diff(now, self._last_slow_poll) >= SLOW_POLL_MS:
             self._last_slow_poll = now
             await self._read_gp()
         m.commit()

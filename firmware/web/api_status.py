@@ -7,7 +7,7 @@ from compat import ticks_diff, ticks_ms, wait_for_ms
 from web import ws as W
 from web.server import Stream, json_pieces, write
 
-IDLE_MS = 60000  # no frame from a client for this long: gone (the UI pings every 10 s, HA 15 s)
+IDLE_MS = 60000  # no frame from a client for this long: gone (the UI pings after 2 s of quiet, HA every 15 s)
 FEEDS = ("solar", "grid_ie", "voltage")
 
 
@@ -27,6 +27,17 @@ async def status_get(app, req):
 async def status_post(app, req):
     gw = app.gw
     d = req.json()
+    if d is None and req.body and "json" not in req.header("content-type"):
+        # a form (curl -d solar=4000): numbers as text, as the C++ gateway's clients send them
+        d = {}
+        for k, v in req.params().items():
+            try:
+                d[k] = int(v)
+            except ValueError:
+                try:
+                    d[k] = float(v)
+                except ValueError:
+                    d[k] = v
     if not isinstance(d, dict):
         return {"msg": "Could not parse JSON"}, 400
     for k in FEEDS:

@@ -96,6 +96,15 @@ def match(method, path):
     return "405" if other else None
 
 
+_DENIED = ('<!doctype html><meta name="viewport" content="width=device-width">'
+           '<title>Login needed</title><body style="font:16px system-ui,sans-serif;'
+           'max-width:30em;margin:2em auto;padding:0 1em;color:#111827;background:#fff">'
+           '<h1>Login needed</h1><p>This charger asks for the user name and password set on '
+           'its Login settings page.</p><p><a href="/" style="display:inline-block;padding:14px 20px;'
+           'background:#15803d;color:#fff;border-radius:10px;text-decoration:none">Try again</a>'
+           '</p><p>Forgotten? Over USB, <code>mpremote rm :/data/config.json + rm :/data/config.good + reset</code> '
+           'clears the settings; the charger then opens its own access point for setup, with no login.</p>')
+
 class App:
     """The web application over a Gateway. max_conn: requests served at once; max_ws:
     WebSocket clients (a newcomer replaces the least recently active one)."""
@@ -214,7 +223,9 @@ class App:
         if req.header("x-requested-with") == "OpenEVSE":
             return {"msg": "auth"}, 401
         realm = self.cfg("hostname", "openevse")
-        return "Unauthorized", 401, {"WWW-Authenticate": 'Basic realm="%s"' % realm}
+        # a browser shows this page when the login prompt is cancelled or fails
+        return _DENIED, 401, {"WWW-Authenticate": 'Basic realm="%s"' % realm,
+                              "Content-Type": "text/html; charset=UTF-8"}
 
     # ---------------------------------------------------------------- UI and captive portal
     def index(self):

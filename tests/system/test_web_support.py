@@ -153,7 +153,9 @@ class Browser:
                     raise RuntimeError("%s: %s" % (method, m["error"]))
                 return m.get("result", {})
             if m.get("method") == "Runtime.exceptionThrown":
-                self.console.append(m["params"]["exceptionDetails"].get("text"))
+                d = m["params"]["exceptionDetails"]
+                self.console.append("%s %s (line %s)" % (d.get("text"), d.get("exception", {}).get(
+                    "description", ""), d.get("lineNumber")))
 
     def js(self, expr):
         r = self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
@@ -240,8 +242,8 @@ class Firmware(Rig):
     """The real firmware (firmware/main.py) under MicroPython with the virtual EVSE on a
     pty (the harness Rig), plus the web tests' vocabulary."""
 
-    def __init__(self, ev=False):
-        Rig.__init__(self, sim_kwargs={"ev_connected": ev})
+    def __init__(self, ev=False, config=None, wlan=None):
+        Rig.__init__(self, config=config, sim_kwargs={"ev_connected": ev}, wlan=wlan)
         self.base = self.url
         self.wait_connected(20)
 

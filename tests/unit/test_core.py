@@ -303,3 +303,105 @@ def test_watchdog_task_feeds_at_once_and_boot_count_reads_back():
         assert startup._bootmem() == (0, "")  # unreadable memory is no failure count
     finally:
         startup.board = real
+
+
+def test_gateway_override_released_at_unplug_tells_clients():
+    # an auto_release override dropped at the session's end bumps override_version, so a
+    # page holding the override re-reads it (it said "Paused by you" forever before)
+    import gateway as G
+
+    bus = Bus()
+    seen = []
+    bus.subscribe(seen.append)
+    cl = _claims()
+    gw = G.Gateway(None, config.Config(None), bus, cl)
+    gw.override_set({"state": "disabled", "auto_release": True})
+    v = gw.override_version
+    del seen[:]
+    cl.release_auto()  # what the monitor does when the car leaves
+    assert gw.override_version == v + 1
+    assert {"override_version": v + 1, "manual_override": 0} in seen
+    assert any(d.get("status") == "active" and d.get("target_current") == 32 for d in seen)
+
+
+class _Model:
+    vehicle = 1
+    charging = False
+    amp_ma = 0
+    voltage_mv = 240000
+    evse_connected = True
+    shown = 254
+
+    def limits(self):
+        return 6, 32
+
+
+class _DataBoard:
+    def __init__(self, d):
+        self.data_dir = d
+
+
+def _divert_gw(tmp):
+    import gateway as G
+
+    bus = Bus()
+    seen = []
+    bus.subscribe(seen.append)
+    cfg = config.Config(None)
+    gw = G.Gateway(_DataBoard(tmp), cfg, bus, _claims())
+    gw.model = _Model()
+    from divert.service import DivertService
+
+    gw.divert = DivertService(gw)
+    return gw, seen
+
+
+def _tmpdir(name):
+    import os
+
+    d = "build/unit-" + name
+    for p in ("build", d):
+        try:
+            os.mkdir(p)
+        except OSError:
+            pass
+    try:
+        os.remove(d + "/session.json")
+    except OSError:
+        pass
+    return d
+
+
+def test_divert_keys_pushed_when_they_change():
+    gw, seen = _divert_gw(_tmpdir("divert-push"))
+    gw.set_divert_mode(2)
+    gw.divert.step()
+    keys = {}
+    for d in seen:
+        keys.update(d)
+    # Eco without a feed: the page learns it is stale and waiting, without a reload
+    assert keys["divert_stale"] is True and keys["divert_active"] is False
+    assert keys["divert_state"] == "waiting" and keys["charge_rate"] == 0
+    del seen[:]
+    gw.divert.step()
+    assert not [d for d in seen if "divert_state" in d]  # nothing changed: nothing sent
+    gw.divert_feed("solar", 5000)
+    assert {"solar": 5000, "divert_update": 0} in seen
+    gw.set_divert_mode(1)
+
+
+def test_divert_session_mode_survives_a_restart_until_unplug():
+    d = _tmpdir("divert-session")
+    gw, _ = _divert_gw(d)
+    gw.set_divert_mode(2)
+    gw2, seen = _divert_gw(d)  # the gateway restarts mid-session
+    assert gw2.divert.mode == 2
+    gw2.model.vehicle = 1
+    gw2.divert.step()
+    assert gw2.divert.mode == 2  # the car is still there: Eco holds
+    gw3, seen = _divert_gw(d)  # restarts again; the car was unplugged meanwhile
+    gw3.model.vehicle = 0
+    gw3.divert.step()
+    assert gw3.divert.mode == 1 and {"divertmode": 1} in seen
+    gw4, _ = _divert_gw(d)
+    assert gw4.divert.mode == 1  # the session is over: a restart starts in Normal

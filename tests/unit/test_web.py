@@ -62,6 +62,14 @@ def test_status_post_feeds():
         assert r.status_code == 400 and r.json["field"] == "solar"
         r = await c.post("/status", body="not json", headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json == {"msg": "Could not parse JSON"}
+        # a form, as `curl -d solar=4000` sends it (README): numbers from text
+        r = await c.post("/status", body="solar=4000",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 200 and gw.feeds["solar"] == 4000
+        assert r.json["solar"] == 4000
+        r = await c.post("/status", body="solar=lots",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 400 and r.json["field"] == "solar"
 
     run(t())
 
