@@ -281,6 +281,8 @@ class FakeGateway:
         return d
 
     def set_divert_mode(self, mode):
+        if mode in ("1", "2"):
+            mode = int(mode)
         if mode not in (1, 2):
             raise ValueError("divertmode must be 1 or 2")
         self.divertmode = mode
