@@ -5,6 +5,7 @@ import json
 
 import claims
 from events import Bus
+from rapi import guard
 
 MASK = "_DUMMY_PASSWORD"
 SECRETS = ("pass", "www_password", "emoncms_apikey", "mqtt_pass")
@@ -297,12 +298,18 @@ class FakeGateway:
     def status_input(self, key, value):
         self.extra[key] = value
 
-    async def rapi_passthrough(self, cmd):
+    def rapi_allowed(self, cmd, dev=True):
+        if dev and self.config.get("developer_mode"):
+            return True
+        return cmd.startswith("$G") or cmd in ("$F0", "$FB") or cmd.startswith("$FB ")
+
+    async def rapi_passthrough(self, cmd, confirmed=False):
         if cmd == "$XX":
             return False, "RAPI_RESPONSE_TIMEOUT"
-        allowed = cmd.startswith("$G") or cmd in ("$F0", "$FB") or cmd.startswith("$FB ")
-        if not allowed and not self.config.get("developer_mode"):
+        if not self.rapi_allowed(cmd):
             return False, "RAPI_RESPONSE_BLOCKED"
+        if not confirmed and guard.safety_off(cmd):
+            return False, "RAPI_RESPONSE_CONFIRM"
         self.evse.rapi_log.append(cmd)
         if cmd == "$GV":
             return True, "$OK 8.2.1 5.1.0^xx"
