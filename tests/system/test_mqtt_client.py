@@ -171,11 +171,9 @@ def test_roundtrip_retained_status(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     try:
         proc.wait_for(_up, 10)
-        echo = broker.sub("t/echo/#", 1, 5)
-        time.sleep(0.3)
-        _roundtrip(broker, proc, "hello")
-        out, _ = echo.communicate(timeout=10)
-        assert out.strip() == "t/echo/hello hello"
+        with broker.subscriber("t/echo/#").ready() as echo:
+            _roundtrip(broker, proc, "hello")
+            assert echo.wait(lambda t, m: t.startswith("t/echo/")) == ("t/echo/hello", "hello")
         assert broker.get("t/status") == "online"  # retained birth
         # a message larger than max_packet is skipped without dropping the link
         big = "x" * 3000
@@ -209,13 +207,11 @@ def test_last_will_on_vanish(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     try:
         proc.wait_for(_up, 10)
-        lwt = broker.sub("t/lwt", 1, 10)
-        time.sleep(0.3)
-        t0 = time.time()
-        proc.stop(signal.SIGKILL)
-        out, _ = lwt.communicate(timeout=15)
-        assert out.strip() == "t/lwt offline"
-        assert time.time() - t0 < 5
+        with broker.subscriber("t/lwt").ready() as lwt:
+            t0 = time.time()
+            proc.stop(signal.SIGKILL)
+            assert lwt.wait(lambda t, m: t == "t/lwt", 15) == ("t/lwt", "offline")
+            assert time.time() - t0 < 5
     finally:
         proc.stop()
 
