@@ -43,7 +43,9 @@ async def rapi(app, req):
         ok, reply, code, msg = False, "RAPI_RESPONSE_BLOCKED", 405, "use POST"
     else:
         ok, reply = await gw.rapi_passthrough(cmd, p.get("confirm") == "1")
-        code = 200 if ok else (400 if reply in ("RAPI_RESPONSE_BLOCKED", CONFIRM) else 500)
+        # a command that may not or cannot be sent is the client's error; 500 is kept for
+        # a controller that did not answer (RAPI_RESPONSE_TIMEOUT, as the C++ gateway)
+        code = 200 if ok else (500 if reply == "RAPI_RESPONSE_TIMEOUT" else 400)
         if reply == CONFIRM:
             msg = "this switches off a safety check of the charger: send again with confirm=1"
     if as_json:

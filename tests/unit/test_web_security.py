@@ -32,6 +32,7 @@ class FakeRapi:
         self.sent = self.success = 0  # the counters /status shows
 
     async def command(self, cmd):
+        codec.encode(cmd)  # as rapi.client: ValueError for what cannot be framed
         self.cmds.append(cmd)
         return codec.Line(codec.KIND_OK, "OK", [], 0, "$OK")
 
@@ -207,6 +208,17 @@ def test_switching_a_safety_check_off_needs_confirmation():
         # MQTT rapi/in has no way to confirm: the gateway refuses it there
         ok, reply = await gw.rapi_passthrough("$FF G 0")
         assert not ok and reply == "RAPI_RESPONSE_CONFIRM"
+
+    run(t())
+
+
+def test_a_command_that_cannot_be_sent_is_400():
+    async def t():
+        gw, c = _setup()
+        for cmd in ("$G" + "S" * 40, "$GS\r$FE", "$GS$FE"):
+            r = await c.post("/r", body="json=1&rapi=" + cmd.replace("\r", "%0D"), headers=FORM)
+            assert r.status_code == 400 and r.json["error"] == "RAPI_RESPONSE_INVALID", cmd
+        assert gw.rapi.cmds == []
 
     run(t())
 
