@@ -58,6 +58,10 @@ def validate_props(props):
             if v < 0 or v > 1000:
                 raise ClaimError(k + " out of range")
             out[k] = int(v)
+    if not out:
+        # {} or only unknown keys would make an empty claim: an override that silently
+        # lets a paused charger resume
+        raise ClaimError("no properties: give state, charge_current, max_current or auto_release")
     return out
 
 

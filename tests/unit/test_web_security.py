@@ -341,3 +341,20 @@ def test_unknown_keys_are_named_in_the_answer():
         assert "ignored" not in r.json
 
     run(t())
+
+
+def test_an_override_without_properties_is_refused():
+    # {} or only unknown keys used to replace a paused override with an empty one: the
+    # charger resumed (found by the MQTT fuzz: override/set {"device": "toaster"})
+    async def t():
+        gw, c = _setup()
+        assert (await c.post("/override", body={"state": "disabled"})).status_code == 201
+        for body in ({}, {"device": "toaster"}, {"energy_limit": 5}):
+            r = await c.post("/override", body=body)
+            assert r.status_code == 400 and "no properties" in r.json["msg"], body
+            r = await c.post("/claims/30", body=body)
+            assert r.status_code == 400, body
+        assert gw.override_get() == {"state": "disabled"} and gw.claims.get(30) is None
+        assert gw.claims.target()[0]["state"] == "disabled"
+
+    run(t())
