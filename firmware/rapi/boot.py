@@ -71,8 +71,19 @@ async def save_soft_max(mon):
     if gc is not None and gc[3] == amps:
         mon._soft_pending = False
         return
+    mon.max_known = amps  # our own change: the monitor must not set it back
     ln = await mon._cmd("$SC %d" % amps)
     if ln is not None:
         mon._soft_pending = False
     mon._pilot_known = False
     await mon._read_gc()
+
+
+async def restore_max(mon, seen):
+    """The controller's saved maximum rose from mon.max_known to `seen` A without the
+    gateway (a corrupted command, or the controller's own menu): set it back, one EEPROM
+    write. The user's way to raise it is the gateway's max_current_soft setting."""
+    print("rapi: controller maximum rose from %d to %d A, not by the gateway: set back"
+          % (mon.max_known, seen))
+    await mon._cmd("$SC %d" % mon.max_known)
+    mon._pilot_known = False

@@ -33,6 +33,7 @@ class EvseMonitor:
         self.hb_ok = False
         self.hb_armed = False
         self._soft_pending = False
+        self.max_known = 0  # the controller's saved maximum as the gateway knows it (A)
         self.on_unplug = []  # callbacks fn() at the end of a session
         self.on_button = None  # fn(press) for $AN: "0" short, "1" long
         self.on_wifi_request = None  # fn(mode) for $WF: "00" AP, "01" client, "02" AP default
@@ -158,6 +159,13 @@ class EvseMonitor:
             w = await self._gc()
             if w != v:
                 return False
+        if self.max_known and v[3] > self.max_known:
+            # The saved maximum rose, and not by us: on a noisy link "$SC n V" with two bits
+            # flipped in one column passes the XOR checksum as a saved "$SC" of up to the
+            # hardware maximum. The installer's limit is put back (rapi/boot.py).
+            await self._restore_max(v[3])
+            return False
+        self.max_known = v[3]
         m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
         m.set("pilot", v[2])
         self._pilot_known = True
@@ -261,9 +269,10 @@ class EvseMonitor:
             self._state_known = False
             if ln and ln.ok:
                 await self._read_gs()
-        amps = props["charge_current"]
         if not self._pilot_known and not await self._read_gc():
             return
+        # after that read: the controller's maximum may have changed the target
+        amps = self.claims.target()[0]["charge_current"]
         if amps != m.pilot:
             self._pilot_known = False
             ln = await self._cmd("$SC %d V" % amps)
@@ -272,6 +281,14 @@ class EvseMonitor:
                 m.set("pilot", amps)
                 self._pilot_known = True
         m.commit()
+
+    async def _restore_max(self, seen):
+        from rapi import boot
+
+        try:
+            await boot.restore_max(self, seen)
+        finally:
+            drop("rapi.boot")
 
     async def _save_soft_max(self):
         from rapi import boot

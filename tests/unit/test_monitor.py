@@ -23,6 +23,7 @@ class FakeRapi:
     def __init__(self):
         self.on_async = None
         self.state, self.pilot, self.vflags = 3, 32, 0x0140
+        self.max = 32  # saved maximum ($SC n without V)
         self.sent = []
         self.lose = set()
         self.ecf = 0x0001  # $GE settings word
@@ -32,11 +33,13 @@ class FakeRapi:
         name = cmd.split(" ")[0]
         if cmd.startswith("$SC"):
             self.pilot = int(cmd.split(" ")[1])
+            if not cmd.endswith(" V"):
+                self.max = self.pilot
             reply = "$OK %d" % self.pilot
         elif name == "$GS":
             reply = "$OK %02x 10 03 %04x" % (self.state, self.vflags)
         elif name == "$GC":
-            reply = "$OK 6 32 %d 32" % self.pilot
+            reply = "$OK 6 32 %d %d" % (self.pilot, self.max)
         elif name == "$GE":
             reply = "$OK 32 %04x" % self.ecf
         elif cmd == "$FF B 0":
@@ -174,3 +177,25 @@ def test_boot_takes_the_front_button_once():
     rapi.sent = []
     asyncio.run(mon._boot())  # a controller reboot: already the gateway's (EEPROM)
     assert "$FF B 0" not in rapi.sent
+
+
+def test_a_saved_maximum_that_rose_by_itself_is_set_back():
+    # On a noisy link two bits flipped in one column turn "$SC 14 V" into a saved
+    # "$SC 34\"V" (the XOR checksum still matches): the controller's own maximum jumps to
+    # its hardware limit. The gateway puts the installer's limit back.
+    mon, rapi, cl, m = _monitor()
+    rapi.max = 16
+    asyncio.run(mon.apply())
+    assert m.max_a == 16 and rapi.pilot == 16
+    rapi.max = rapi.pilot = 32  # what the damaged command did
+    mon._pilot_known = False
+    asyncio.run(mon.apply())
+    asyncio.run(mon.apply())
+    assert "$SC 16" in rapi.sent and rapi.max == 16
+    assert m.max_a == 16 and rapi.pilot == 16
+    # a lower maximum (the safe way) is simply followed
+    rapi.max = 10
+    mon._pilot_known = False
+    asyncio.run(mon.apply())
+    asyncio.run(mon.apply())
+    assert m.max_a == 10 and rapi.pilot == 10 and rapi.sent.count("$SC 16") == 1
