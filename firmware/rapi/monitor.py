@@ -11,6 +11,7 @@ TICK_MS = 1000
 STATE_POLL_MS = 10000  # $GS safety net for a lost $AT (C++: 30 s)
 SLOW_POLL_MS = 30000  # $GP temperatures, $GU energy when idle
 SILENT_MS = 3000  # no good reply for this long -> controller lost
+RETRY_MS = 200  # a target not confirmed (a noisy link) is tried again this soon
 PULSE_MS = 1000  # $SY pulse period (C++: 1 s; the controller's default interval is 5 s)
 HB_ACK = 165
 
@@ -30,6 +31,8 @@ class EvseMonitor:
         self._last_state_poll = None
         self._last_slow_poll = None
         self._last_energy_poll = None
+        self._polled = ticks_ms()
+        self._bad_seen = 0
         self.hb_ok = False
         self.hb_armed = False
         self._soft_pending = False
@@ -247,16 +250,17 @@ class EvseMonitor:
     async def apply(self):
         """Bring the controller to the claims' target. Sends a set command only when the
         controller's known state differs; after an unanswered set it re-reads first, so a
-        command whose reply was lost is not applied twice."""
+        command whose reply was lost is not applied twice. False when the controller's
+        state or pilot could not be confirmed (a noisy link): run() tries again soon."""
         m = self.m
         if not m.evse_connected:
-            return
+            return True
         if self._soft_pending:
             await self._save_soft_max()
         if not self._state_known and not await self._read_gs():
-            return
+            return False
         if M.is_fault(m.state) or m.state == 0:
-            return
+            return True
         props, _ = self.claims.target()
         want_on = props["state"] == "active"
         if want_on and m.state >= 254:
@@ -270,7 +274,7 @@ class EvseMonitor:
             if ln and ln.ok:
                 await self._read_gs()
         if not self._pilot_known and not await self._read_gc():
-            return
+            return False
         # after that read: the controller's maximum may have changed the target
         amps = self.claims.target()[0]["charge_current"]
         if amps != m.pilot:
@@ -281,6 +285,7 @@ class EvseMonitor:
                 m.set("pilot", amps)
                 self._pilot_known = True
         m.commit()
+        return self._state_known and self._pilot_known
 
     async def _restore_max(self, seen):
         from rapi import boot
@@ -314,6 +319,7 @@ class EvseMonitor:
         m = self.m
         while True:
             t0 = ticks_ms()
+            tick = TICK_MS
             self._wake.clear()
             if self._need_boot or not m.evse_connected:
                 if await self._probe():
@@ -330,12 +336,18 @@ class EvseMonitor:
                 elif m.evse_connected:
                     self._lost()
             else:
-                await self.apply()  # a new target goes out before the routine polls
-                await self._poll(t0)
+                # a new target goes out before the routine polls; one that could not be
+                # confirmed is tried again within RETRY_MS (Stop on a noisy link must not
+                # wait for whole ticks of polls), the polls at least every 2 ticks
+                if not await self.apply():
+                    tick = RETRY_MS
+                if tick == TICK_MS or ticks_diff(t0, self._polled) >= 2 * TICK_MS:
+                    self._polled = t0
+                    await self._poll(t0)
                 silent = self.rapi.silent_for_ms()
                 if silent is not None and silent > SILENT_MS:
                     self._lost()
-            left = TICK_MS - ticks_diff(ticks_ms(), t0)
+            left = tick - ticks_diff(ticks_ms(), t0)
             if left > 0:
                 try:
                     await wait_for_ms(self._wake.wait(), left)
@@ -351,7 +363,12 @@ class EvseMonitor:
             await self._read_gg()
             await self._apply_if_poked()
             await self._read_gc()
-        if ticks_diff(now, self._last_state_poll) >= STATE_POLL_MS:
+        # an $AT lost on a noisy link would leave the state unknown for STATE_POLL_MS:
+        # while lines arrive damaged, the state is read every tick instead
+        bad = self.rapi.bad_lines + self.rapi.timeouts
+        noisy = bad != self._bad_seen
+        self._bad_seen = bad
+        if noisy or ticks_diff(now, self._last_state_poll) >= STATE_POLL_MS:
             self._last_state_poll = now
             await self._read_gs()
         energy_ms = 5000 if m.charging else SLOW_POLL_MS

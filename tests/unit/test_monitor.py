@@ -2,7 +2,7 @@
 import asyncio
 
 import claims as C
-from compat import sleep_ms
+from compat import sleep_ms, ticks_ms
 import config
 from events import Bus
 from rapi import codec
@@ -24,6 +24,7 @@ class FakeRapi:
         self.on_async = None
         self.state, self.pilot, self.vflags = 3, 32, 0x0140
         self.max = 32  # saved maximum ($SC n without V)
+        self.bad_lines = self.timeouts = 0  # the link's error counters (rapi/client.py)
         self.sent = []
         self.lose = set()
         self.ecf = 0x0001  # $GE settings word
@@ -79,6 +80,38 @@ def test_apply_sends_current_once_even_when_reply_lost():
     assert rapi.pilot == 12
     assert [c for c in rapi.sent if c.startswith("$SC")] == ["$SC 12 V"]
     assert m.pilot == 12
+
+
+def test_apply_says_when_the_target_could_not_be_confirmed():
+    # run() retries within RETRY_MS on False (a noisy link must not make Stop wait ticks)
+    mon, rapi, cl, m = _monitor()
+    assert asyncio.run(mon.apply()) is True
+    cl.set(1, C.API, {"charge_current": 12})
+    rapi.lose.add("$SC")
+    assert asyncio.run(mon.apply()) is False
+    done = [asyncio.run(mon.apply()) for _ in range(3)]
+    assert done[-1] is True and m.pilot == 12 and rapi.pilot == 12
+
+
+def test_state_is_read_every_tick_while_lines_arrive_damaged():
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon.apply())  # the state known, so one read confirms it
+    mon.hb_armed = True
+    now = ticks_ms()
+    mon._last_state_poll = mon._last_slow_poll = mon._last_energy_poll = now
+    mon._bad_seen = rapi.bad_lines + rapi.timeouts
+
+    def gs_after_poll():
+        n = rapi.sent.count("$GS")
+        asyncio.run(mon._poll(now))
+        return rapi.sent.count("$GS") - n
+
+    assert gs_after_poll() == 0  # a clean link: the 10 s state poll is not due
+    rapi.bad_lines += 1  # a damaged line (maybe a lost $AT)
+    assert gs_after_poll() == 1
+    assert gs_after_poll() == 0
+    rapi.timeouts += 2
+    assert gs_after_poll() == 1
 
 
 def test_apply_sleeps_and_wakes_with_state_claims():
