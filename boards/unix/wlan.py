@@ -1,6 +1,8 @@
 # Simulated ESP32 radio for the PC: the network.WLAN methods the WiFi manager uses,
-# with networks from a JSON file (SIM_WLAN) or a small default list. Joining checks
-# the password the way an access point would; the PC's loopback stands in for the IP.
+# with networks from a JSON file (SIM_WLAN: a list, or {"networks": [...]}) or a small
+# default list. Joining checks the password the way an access point would; the PC's
+# loopback stands in for the IP. The file is re-read: a network with "up": false is a
+# router outage (the station loses the link until it is up again; tests/system/faults.py).
 import json
 import os
 
@@ -24,10 +26,18 @@ def _networks():
     if p:
         try:
             with open(p) as f:
-                return json.load(f)
-        except (OSError, ValueError):
+                d = json.load(f)
+            return d["networks"] if isinstance(d, dict) else d
+        except (OSError, ValueError, KeyError):
             pass
     return _DEFAULT
+
+
+def _up(ssid):
+    for n in _networks():
+        if n["ssid"] == ssid:
+            return n.get("up", True)
+    return False
 
 
 class WLAN:
@@ -55,7 +65,7 @@ class WLAN:
     def connect(self, ssid, key=""):
         self._ssid = ssid
         for n in _networks():
-            if n["ssid"] == ssid:
+            if n["ssid"] == ssid and n.get("up", True):
                 ok = n.get("password", "") == key
                 self._status = STAT_GOT_IP if ok else STAT_WRONG_PASSWORD
                 return
@@ -75,7 +85,7 @@ class WLAN:
     def isconnected(self):
         if self.interface == AP_IF:
             return self._active
-        return self._status == STAT_GOT_IP
+        return self._status == STAT_GOT_IP and _up(self._ssid)
 
     def ifconfig(self, cfg=None):
         if self.interface == AP_IF:
