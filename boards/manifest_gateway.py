@@ -6,10 +6,10 @@ import os  # noqa: E402
 
 options.defaults(board="esp32")
 
-# The board module (import board); the PC's simulated radio too.
+# The board module (import board). The PC's radio model (boards/unix/wlan.py) stands for the
+# chip's radio, which is the driver's C code: the PC runtimes freeze it on their own
+# (tools/esp32_unix/manifest*.py), it is not part of the gateway.
 module("board.py", base_path=options.board, opt=2)
-if options.board == "unix":
-    module("wlan.py", base_path=options.board, opt=2)
 
 # Every top-level module except main.py, which stays a file in the filesystem (the boot
 # sequence runs /main.py; a frozen main.py would win over it and could not be replaced

@@ -26,6 +26,7 @@ class Config:
             self._v.update(defaults)
         self.version = 1
         self.on_change = []  # fn(changed_keys)
+        self.note = ""  # what loading found wrong with the file (reported in /status)
 
     def get(self, key):
         return self._v[key]
@@ -34,7 +35,8 @@ class Config:
         return self._v[key]
 
     def load(self):
-        """Read the saved file; unknown or invalid entries are dropped, never fatal."""
+        """Read the saved file; unknown or invalid entries are dropped, never fatal. A damaged
+        file falls back to the last good copy (config_rules.load), noted in self.note."""
         if not self.path:
             return
         import config_rules
@@ -64,13 +66,18 @@ class Config:
         finally:
             drop("config_rules")
         changed = list(clean)
+        self.changed(changed)
+        return changed
+
+    def changed(self, keys):
+        """Bump the version and tell the listeners (also for settings kept elsewhere, such as
+        the controller's, so clients re-read /config)."""
         self.version += 1
         for fn in self.on_change:
             try:
-                fn(changed)
+                fn(keys)
             except Exception as e:
                 print("config: listener error", repr(e))
-        return changed
 
     def public(self):
         """All settings with secrets masked (for GET /config)."""

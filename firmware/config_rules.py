@@ -1,6 +1,14 @@
 # config_rules.py: every setting's type and range, validation, and loading and atomic saving of
 # the settings file. Used only when settings are read from flash or changed (rare): config.py
 # imports it for that and drops it again, so this code does not stay in the ESP32's heap.
+#
+# The file: the settings as one JSON line, then a line with its CRC-32 (8 hex digits), so a
+# damaged file (truncated, one bad byte, empty) is told from a good one. Every save writes it
+# (temp file + rename: a power cut leaves the old or the new one), reads it back, and only then
+# copies it to config.good, the last known good copy. Loading a damaged file falls back to that
+# copy and says so (cfg.note, /status config_error) instead of silently starting from the
+# defaults, which would drop the admin login and the WiFi credentials. A file without the CRC
+# line (written by hand, or by older firmware) is read as plain JSON.
 import json
 import os
 
@@ -41,10 +49,13 @@ SPEC = {
     "divert_start_time": (60, "i", 0, 3600),  # s the surplus must hold before a start
     "divert_change_time": (60, "i", 10, 3600),  # s at least between opposite pilot changes
     "voltage": (0, "i", 0, 300),  # V; 0 = use the controller's
-    "max_current_soft": (0, "i", 0, 80),  # A saved in the controller ($SC n); 0 = leave as is
     "heartbeat_interval": (5, "i", 0, 60),
     "heartbeat_current": (6, "i", 6, 80),
     "pause_uses_disabled": (False, "b", 0, 0),
+    # the daily window the gateway runs as its delay timer, "HH:MM-HH:MM" ("" none); a timer
+    # found in the controller is taken into it unless delay_timer_owner is "controller"
+    "delay_timer": ("", "s", 11, 0),
+    "delay_timer_owner": ("gateway", "c", ("gateway", "controller"), 0),
     "developer_mode": (False, "b", 0, 0),
     "sntp_enabled": (True, "b", 0, 0),
     "time_zone": ("Europe/London|GMT0BST,M3.5.0/1,M10.5.0", "s", 64, 0),
@@ -155,6 +166,11 @@ def check(key, value):
         why = _text(key, value)
         if why:
             raise ConfigError(key, why)
+        if key == "delay_timer" and value:
+            import delay_timer
+
+            if delay_timer.parse(value) is None:
+                raise ConfigError(key, "delay_timer must be HH:MM-HH:MM (or empty)")
         return value
     if kind == "b":
         if value in (True, False, 0, 1):
@@ -177,8 +193,6 @@ def check(key, value):
             raise ConfigError(key, key + " must be a whole number")
         if value < a or value > b:
             raise ConfigError(key, "%s must be between %d and %d" % (key, a, b))
-        if key == "max_current_soft" and 0 < value < 6:
-            raise ConfigError(key, "max_current_soft must be at least 6 A")
         return value
     if value not in a:
         raise ConfigError(key, "%s must be one of %s" % (key, ", ".join(a)))
@@ -192,30 +206,106 @@ def defaults():
     return d
 
 
-def load(cfg):
-    """Read the saved file into cfg; unknown or invalid entries are dropped, never fatal."""
+def good_path(path):
+    return path.rsplit(".", 1)[0] + ".good"
+
+
+def _crc(text):
     try:
-        with open(cfg.path) as f:
-            data = json.load(f)
+        from binascii import crc32
+    except ImportError:
+        return None
+    return crc32(text.encode()) & 0xFFFFFFFF
+
+
+def encode(values):
+    body = json.dumps(values)
+    return body + "\n%08x" % (_crc(body) or 0)
+
+
+def decode(text):
+    """The settings dict in a file's text, or None when it is damaged."""
+    if text is None:
+        return None
+    i = text.rfind("\n")
+    if i > 0 and len(text) - i == 9:
+        body = text[:i]
+        try:
+            want = int(text[i + 1:], 16)
+        except ValueError:
+            return None
+        crc = _crc(body)
+        if crc is not None and crc != want:
+            return None
+        text = body
+    try:
+        d = json.loads(text)
+    except ValueError:
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
     except OSError:
-        return
-    except ValueError as e:
-        print("config: unreadable file ignored:", repr(e))
-        return
-    if not isinstance(data, dict):
-        return
-    for k, v in data.items():
+        return None
+
+
+def load(cfg):
+    """Read the saved file into cfg; a damaged or missing one falls back to the last good
+    copy (reported in cfg.note). Unknown or invalid entries are dropped, never fatal."""
+    good = good_path(cfg.path)
+    text = _read(cfg.path)
+    data = decode(text)
+    fix = False
+    if data is None:
+        backup = decode(_read(good))
+        if text is None and backup is None:
+            return  # a first boot (or a factory reset): the defaults
+        if text is not None:
+            try:
+                os.rename(cfg.path, cfg.path + ".bad")  # kept for a look, replaced below
+            except OSError:
+                pass
+        if backup is not None:
+            data = backup
+            fix = True
+            cfg.note = "settings file %s: the last good copy was restored" % (
+                "missing" if text is None else "damaged")
+        else:
+            cfg.note = "settings file damaged and no good copy: defaults in use"
+        print("config:", cfg.note)
+    elif _read(good) is None:
+        fix = True  # no good copy yet (a file from older firmware): make one
+    for k, v in (data or {}).items():
         try:
             cfg._v[k] = check(k, v)
         except ConfigError as e:
             print("config: ignoring", k, e.msg)
+    if fix:
+        try:
+            save(cfg)
+        except OSError as e:
+            print("config: could not rewrite the settings:", repr(e))
+
+
+def _write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    sync = getattr(os, "sync", None)  # the ESP32 port has it; littlefs commits on close anyway
+    if sync is not None:
+        sync()
+    os.rename(tmp, path)
 
 
 def save(cfg):
-    tmp = cfg.path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(cfg._v, f)
-    os.rename(tmp, cfg.path)
+    text = encode(cfg._v)
+    _write(cfg.path, text)
+    if decode(_read(cfg.path)) is not None:  # read back: only a verified file becomes "good"
+        _write(good_path(cfg.path), text)
 
 
 def validate(cfg, changes):

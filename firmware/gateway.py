@@ -10,6 +10,10 @@ from rapi.client import RapiError, RapiTimeout
 RAPI_ALLOWED = ("$G", "$F0", "$FB")
 LIMIT_TYPES = ("time", "energy", "soc", "range")
 HOUSEKEEPING_MS = 2000
+# /config keys that live in the controller (rapi/settings.py writes them over RAPI)
+CHARGER_KEYS = ("service", "scale", "offset", "max_current_hard", "max_current_soft",
+                "diode_check", "vent_check", "ground_check", "relay_check", "gfci_check",
+                "temp_check", "diodet", "ventt", "groundt", "relayt", "gfcit", "tempt")
 STATUS_INPUTS = ("shaper_live_pwr", "battery_level", "battery_range", "time_to_full_charge",
                  "vehicle_charge_limit", "home_battery_soc", "home_battery_power")
 
@@ -36,6 +40,7 @@ class Gateway:
         self._up_ms = 0
         self.heap_free = self.heap_min = self.heap_used = 0
         claims.on_change = self._claims_changed
+        config.on_change.append(self._config_changed)
         self.status_parts.append(self._own_status)
 
     # -- status -----------------------------------------------------------------
@@ -84,8 +89,9 @@ class Gateway:
         props, _ = self.claims.target()
         d = {
             "manual_override": 1 if ov else 0,
-            "status": props["state"] if self.model is None else (
-                "disabled" if self.model.state >= 254 else "active"),
+            # the target, as the C++ gateway reports it: right after a change, while the
+            # controller is still getting there (15-80 ms)
+            "status": props["state"],
             "uptime": self.uptime(),
             "free_heap": free,
             "freeram": free,
@@ -97,6 +103,7 @@ class Gateway:
             "limit_version": self.limit_version,
             "limit": self._limit is not None,
             "divertmode": self.divert_mode(),
+            "config_error": getattr(self.config, "note", ""),
         }
         d.update(self._inputs)
         if self.rapi is not None:
@@ -107,7 +114,11 @@ class Gateway:
     def _claims_changed(self):
         if self.manager is not None:
             self.manager.poke()
-        self.bus.publish({"claims_version": self.claims.version})
+        props, _ = self.claims.target()
+        self.bus.publish({"claims_version": self.claims.version, "status": props["state"]})
+
+    def _config_changed(self, keys):
+        self.bus.publish({"config_version": self.config.version})
 
     # -- divert -----------------------------------------------------------------
     def divert_mode(self):
@@ -148,6 +159,8 @@ class Gateway:
             raise ValueError(kind + " out of range")
         if kind == "voltage" and value < 50:
             raise ValueError("voltage out of range")
+        if kind == "voltage" and self.manager is not None:
+            self.manager.set_voltage(int(value))
         if self.divert is not None:
             self.divert.feed(kind, int(value))
 
@@ -162,6 +175,23 @@ class Gateway:
             raise ValueError(key + " out of range")
         self._inputs[key] = value
         self.bus.publish({key: value})
+
+    async def update_settings(self, d):
+        """POST /config, <base>/config/set: the gateway's settings are saved, the charger's
+        written to the controller and read back (rapi/settings.py). Returns the changed keys;
+        raises config.ConfigError (400)."""
+        if isinstance(d, dict):
+            for k in CHARGER_KEYS:
+                if k in d:
+                    break
+            else:  # the gateway's own settings only (the UI's forms): no need for the module
+                return self.config.update(d)
+        from rapi import settings
+
+        try:
+            return await settings.update(self, d)
+        finally:
+            drop("rapi.settings")
 
     # -- RAPI pass-through ------------------------------------------------------
     def rapi_allowed(self, cmd, dev=True):
@@ -274,8 +304,11 @@ class Gateway:
     def factory_reset(self):
         import os
 
-        try:
-            os.remove(self.config.path)
-        except (OSError, TypeError):
-            pass
+        path = getattr(self.config, "path", None)
+        if path:
+            for p in (path, path.rsplit(".", 1)[0] + ".good"):
+                try:
+                    os.remove(p)  # both: the good copy would otherwise bring the settings back
+                except OSError:
+                    pass
         self.restart("gateway")

@@ -1,6 +1,12 @@
 # The wiring: load settings, build the Gateway and its services, run them in one asyncio loop.
 # A task that crashes is logged and restarted; it never takes the gateway down. main.py (the
 # file the boot sequence runs) calls main() here.
+#
+# Safe boot: main() arms the watchdog first and catches everything. A boot that fails (an
+# exception before the gateway has run STABLE_MS, or a watchdog reset) is counted in memory
+# that survives a reset (board.bootmem); after SAFE_AFTER failures in a row the board starts
+# in safe mode (safemode.py: the access point and one page to fix or reset the settings)
+# instead of crashing again. A power cycle starts the count afresh on the chip.
 import asyncio
 
 import board
@@ -18,6 +24,8 @@ VERSION = "5.1.0"  # OpenEVSE API level we implement (clients check >= 5.0.0)
 BUILD = "mpy-0.1.0"
 
 _restart = None
+SAFE_AFTER = 3  # failed boots in a row before safe mode
+STABLE_MS = 60000  # running this long ends the count
 
 # (gw attribute, module, class): services always started
 SERVICES = (
@@ -29,6 +37,7 @@ SERVICES = (
 OPTIONAL = (
     ("mqtt", "net.mqtt_service", "MqttService", "mqtt_enabled"),
     ("emoncms", "net.emoncms", "EmoncmsService", "emoncms_enabled"),
+    ("timer", "delay_timer", "DelayTimerService", "delay_timer"),
 )
 
 
@@ -122,12 +131,17 @@ async def run(gw):
     from web.app import create_app
 
     app = create_app(gw)
+    gw.web = app
     tasks.append(asyncio.create_task(
         supervise("web", lambda: app.run("0.0.0.0", board.http_port))))
     tasks.append(asyncio.create_task(supervise("watchdog", lambda: _watchdog(app))))
-    from net import mdns
+    if not getattr(board, "mdns_chip", False):
+        # where the port's own responder holds UDP 5353 (the ESP32), it answers for us:
+        # <hostname>.local, from network.hostname() (net/wifi_ops.py, docs/wifi.md)
+        from net import mdns
 
-    tasks.append(asyncio.create_task(supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
+        tasks.append(asyncio.create_task(
+            supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
     print("main: gateway up, web on port", board.http_port)
     await _restart.wait()
     await sleep_ms(300)  # let the HTTP reply go out
@@ -139,6 +153,7 @@ async def _watchdog(app):
     # Fed while the loop runs. A web server that cannot listen again (a crash loop, a port
     # that stays taken) makes the gateway unreachable: after web_down_s, reset the board.
     down = 0
+    up = 0
     limit = getattr(board, "web_down_s", 60)
     while True:
         down = 0 if app.server.listening else down + 1
@@ -146,15 +161,55 @@ async def _watchdog(app):
             print("main: web server down for %d s, resetting" % down)
             board.reset()
         board.wdt_feed()
+        up += 1
+        if up == STABLE_MS // 1000 and _bootmem()[0]:
+            _bootmem(0)  # this boot worked: the failure count starts again
         await sleep_ms(1000)
 
 
-def main():
-    gw = build()
+def _bootmem(fails=None, why=""):
+    """(failed boots in a row, the last one's error) from board.bootmem; with fails: store."""
+    mem = getattr(board, "bootmem", None)
+    if mem is None:
+        return 0, ""
     try:
-        asyncio.run(run(gw))
+        if fails is not None:
+            mem(("%d|%s" % (fails, why[:160])).encode())
+            return fails, why
+        n, _, why = mem().decode().partition("|")
+        return int(n), why
+    except (OSError, ValueError, UnicodeError):
+        return 0, ""
+
+
+def main():
+    board.wdt_feed()  # armed before anything can hang (30 s on the chip; it cannot be stopped)
+    fails, why = _bootmem()
+    if getattr(board, "reset_by_watchdog", lambda: False)():
+        fails, why = _bootmem(fails + 1, "watchdog reset (the loop stopped)")
+    try:
+        if fails >= SAFE_AFTER:
+            import safemode
+
+            safemode.run(fails, why)
+        else:
+            gw = build()
+            asyncio.run(run(gw))
     except KeyboardInterrupt:
         return  # back to the REPL (on the board mpremote can then take over)
+    except Exception as e:  # anything, MemoryError included: never stay at the REPL
+        try:
+            from safemode import describe
+
+            why = describe(e)
+        except Exception:  # no memory left for it: the short form
+            why = repr(e)
+            print(why)
+        fails, why = _bootmem(_bootmem()[0] + 1, why)  # re-read: a stable run zeroed it
+        print("main: boot failed (%d in a row): %s" % (fails, why))
+        import time
+
+        time.sleep(2)  # the log goes out; a crash loop does not hammer the flash
     print("main: restarting")
     board.reset()
 

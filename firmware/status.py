@@ -11,7 +11,7 @@ NEUTRAL = {
     "emoncms_connected": 0, "packets_sent": 0, "packets_success": 0, "mqtt_connected": 0,
     "total_day": 0, "total_week": 0, "total_month": 0, "total_year": 0,
     "solar": 0, "grid_ie": 0, "charge_rate": 0, "divert_update": 0, "divert_active": False,
-    "rfid_failure": 0,
+    "rfid_failure": 0, "temp4": False, "ipv6address": "", "mqtt_status": "disabled",
 }
 
 

@@ -11,6 +11,7 @@ import urllib.request
 
 
 def run(argv):
+    from .controller import PROFILES
     from .server import SimServer
     p = argparse.ArgumentParser(prog="python -m sim", description="Virtual OpenEVSE controller")
     p.add_argument("--link", help="symlink to create pointing at the pty slave")
@@ -23,10 +24,12 @@ def run(argv):
     p.add_argument("--tcp", type=int, metavar="PORT", help="serve RAPI over TCP instead of a pty")
     p.add_argument("--tick-ms", type=int, default=100)
     p.add_argument("--seed", type=int, help="random seed for fault injection")
+    p.add_argument("--profile", default="8.2.3", choices=sorted(PROFILES),
+                   help="which controller to model (sim/README.md)")
     a = p.parse_args(argv)
     sim = SimServer(link=a.link, control_port=a.control_port, baud=a.baud, tcp_port=a.tcp,
                     max_current=a.max_current, hw_max=a.hw_max, voltage_mv=a.voltage,
-                    ev_connected=not a.no_ev, tick_ms=a.tick_ms, seed=a.seed)
+                    ev_connected=not a.no_ev, tick_ms=a.tick_ms, seed=a.seed, profile=a.profile)
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -43,7 +46,8 @@ def run(argv):
 CTL_HELP = """commands:
   state | log [SINCE] | plug | unplug | full on|off | ratio R
   reboot | button [short|long|verylong] | silent on|off|SECONDS | corrupt P | corrupt-in P | drop P | delay MS
-  fault gfci|noground|stuck|overtemp|N | clear | temp T1 [T2 [T3]] (0.1 C)"""
+  refuse [$CMD ...] (answered $NK unexecuted; none = stop) | state-code N (any code, a test hook)
+  fault gfci|noground|stuck|overtemp|ppmissing|N | clear | temp T1 [T2 [T3]] (0.1 C)"""
 
 
 def ctl(argv):
@@ -97,6 +101,10 @@ def ctl(argv):
         req = ("POST", "/fault", {"state": int(v, 0) if v[:1].isdigit() else v})
     elif c == "clear":
         req = ("POST", "/fault", {"state": 0})
+    elif c == "refuse":
+        req = ("POST", "/faults", {"refuse": args})
+    elif c == "state-code":
+        req = ("POST", "/fault", {"state": int(arg(0), 0), "any": True})
     elif c == "temp":
         t = {}
         for i, v in enumerate(args[:3]):

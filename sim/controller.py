@@ -1,19 +1,53 @@
-"""Pure model of an OpenEVSE controller: firmware 8.2.3, RAPI 5.2.1.
+"""Pure model of an OpenEVSE controller: firmware 8.2.3, RAPI 5.2.1 by default, and the
+other controllers in the field as selectable profiles (PROFILES).
 
-Follows /work/shared/reference/rapi.md. No I/O and no clock: every entry
-point takes ``now_ms``. Bytes go in through ``feed()``; ``feed()`` and
-``tick()`` return the list of byte strings the controller writes (replies,
-async ``$AT``/``$AB`` lines, echoed bytes).
+Follows /work/shared/reference/rapi.md and the controller source it was written from
+(OpenEVSE/open_evse: rapi_proc.cpp, main.cpp DelayTimer, J1772EvseController.cpp). No I/O
+and no clock: every entry point takes ``now_ms``. Bytes go in through ``feed()``; ``feed()``
+and ``tick()`` return the list of byte strings the controller writes (replies, async
+``$AT``/``$AB`` lines, echoed bytes).
 
-Modelled as a PlatformIO EU-like build: no TIME_LIMIT/CHARGE_LIMIT
+The default profile is a PlatformIO EU-like build: no TIME_LIMIT/CHARGE_LIMIT
 ($S3 $SH $G3 $GH -> $NK), no BOOTLOCK ($SB -> $NK), no AUTH_LOCK,
-NO_AUTOSVCLEVEL ($SL A -> $NK), no VOLTMETER.
+NO_AUTOSVCLEVEL ($SL A -> $NK), no VOLTMETER, no TEMPERATURE_MONITORING_NY ($GO -> $NK).
 """
 
 import datetime
 
 FW_VERSION = "8.2.3"
 RAPI_VERSION = "5.2.1"
+
+# Build features a command needs (rapi_proc.cpp #ifdefs, rapi.md 2.1-2.6); a command whose
+# feature the profile lacks is answered $NK like an unknown one.
+NEEDS = {
+    "GI": "MCU_ID",            # V7.1.5
+    "G5": "MENNEKES", "S5": "MENNEKES",                       # V8.1.0
+    "G3": "TIME_LIMIT", "S3": "TIME_LIMIT",                   # Arduino-CLI builds only
+    "GH": "CHARGE_LIMIT", "SH": "CHARGE_LIMIT",
+    "GZ": "D9", "GR": "D9", "SR": "D9", "SZ": "D9", "FC": "D9", "FO": "D9", "GO": "D9",
+}
+_COMMON = {"MCU_ID", "MENNEKES", "TIMER_FLAG", "SEQ_ID"}
+# name: what differs from 8.2.3. fw/rapi as $GV prints them; features as above plus
+# TIMER_FLAG (ECVF_TIMER_ON in vflags, V8.1.0+) and SEQ_ID (the :SS token is stripped and
+# echoed: compiled in since D6.0.0, a build option RAPI_SEQUENCE_ID before).
+PROFILES = {
+    # the default: 8.2.3 as the OpenEVSE shop ships it (PlatformIO EU build)
+    "8.2.3": {"fw": "8.2.3", "rapi": "5.2.1", "features": _COMMON},
+    # an older controller still common in the field: 7.1.3 (the firmware in the python-openevse-http
+    # fixtures), RAPI 5.1.3, an Arduino-CLI build (TIME_LIMIT, CHARGE_LIMIT): no $GI (7.1.5),
+    # no Mennekes commands and no ECVF_TIMER_ON (8.1.0)
+    "7.1.3": {"fw": "7.1.3", "rapi": "5.1.3", "features": {"SEQ_ID", "TIME_LIMIT", "CHARGE_LIMIT"}},
+    # a D9 / "linco-work" controller, RAPI 6.0.0 (rapi.md 2.6): states 0x0f-0x11, $GZ $GR $SR $SZ
+    # $FC $FO $GO, a 40-byte line buffer (SAMD)
+    "d9": {"fw": "9.1.0", "rapi": "6.0.0", "features": _COMMON | {"D9"}, "buflen": 40},
+    # 8.2.3 built without RAPI_SEQUENCE_ID (or an independent implementation that ignores ids):
+    # ":SS" is then an ordinary argument, never echoed, and counts as a token
+    "noseq": {"fw": "8.2.3", "rapi": "5.2.1", "features": _COMMON - {"SEQ_ID"}},
+    # 8.2.3 with its delay timer set from the menu (22:00-06:00) and the RTC at noon: it sleeps
+    # outside the window and undoes $FE within a second (DelayTimer::CheckTime)
+    "timer": {"fw": "8.2.3", "rapi": "5.2.1", "features": _COMMON, "timer": [22, 0, 6, 0],
+              "rtc": (2025, 1, 1, 12, 0, 0)},
+}
 
 # --- EVSE states (rapi.md 4.1) ---------------------------------------------
 STATE_UNKNOWN = 0x00
@@ -29,16 +63,21 @@ STATE_GFI_TEST_FAILED = 0x09
 STATE_OVER_TEMPERATURE = 0x0A
 STATE_OVER_CURRENT = 0x0B
 STATE_RELAY_CLOSURE_FAULT = 0x0E
+STATE_PP_SHORTED = 0x0F             # D9 only (rapi.md 4.1)
+STATE_PP_MISSING = 0x10
+STATE_EEPROM_FAILURE = 0x11
 STATE_SLEEPING = 0xFE
 STATE_DISABLED = 0xFF
 FAULT_FIRST = 0x04
 FAULT_LAST = 0x0E
+FAULT_LAST_D9 = 0x11
 
 FAULT_NAMES = {
     "vent": 0x04, "diode": 0x05, "gfci": 0x06, "gfi": 0x06, "noground": 0x07,
     "no_ground": 0x07, "ground": 0x07, "stuck": 0x08, "stuck_relay": 0x08,
     "gfi_test": 0x09, "overtemp": 0x0A, "over_temperature": 0x0A,
     "overcurrent": 0x0B, "over_current": 0x0B, "relay_closure": 0x0E,
+    "ppshort": 0x0F, "ppmissing": 0x10, "eeprom": 0x11,
 }
 
 # --- settings flags ECF_* (rapi.md 4.3) -------------------------------------
@@ -186,11 +225,16 @@ class Controller:
     """The OpenEVSE controller. ``ev`` is an ``sim.ev.EV`` (or None)."""
 
     def __init__(self, ev=None, now_ms=0, max_current=32, hw_max=32,
-                 voltage_mv=240000, eeprom=None, boot=True, fw=FW_VERSION,
+                 voltage_mv=240000, eeprom=None, boot=True, fw=None,
                  mcu_id="OPNSIM0E1F2A3B", rtc=None, debounce_ms=250,
-                 debounce_a_ms=25, post_ms=300, echo_bug=True):
+                 debounce_a_ms=25, post_ms=300, echo_bug=True, profile="8.2.3"):
+        prof = PROFILES[profile]
+        self.profile = profile
+        self.features = set(prof["features"])
+        self.rapi_version = prof["rapi"]
+        self.buflen = prof.get("buflen", ESRAPI_BUFLEN)
         self.ev = ev
-        self.fw = fw
+        self.fw = fw or prof["fw"]
         self.mcu_id = mcu_id
         self.mv_l2 = voltage_mv
         self.l2_limit = hw_max           # MAX_CURRENT_CAPACITY_L2 of this build
@@ -202,15 +246,26 @@ class Controller:
             self.eeprom = eeprom
         else:
             self.eeprom = Eeprom(eeprom or default_eeprom(max_current, hw_max))
+            if "timer" in prof:
+                self.eeprom.data["timer"] = list(prof["timer"])
+        if "D9" in self.features:
+            self.eeprom.data.setdefault("panic_temp", TEMP_PANIC)
+            self.eeprom.data.setdefault("relays", [1, 1, 1])
+            self.eeprom.data.setdefault("zero_ma", 200)
         # non-volatile hardware: sensors and battery-backed RTC
         self.temps = [250, 260, TEMP_NOT_INSTALLED]
+        if rtc is None and "rtc" in prof:
+            rtc = datetime.datetime(*prof["rtc"])
         self._rtc_base = rtc or datetime.datetime(2025, 1, 1, 0, 0, 0)
         self._rtc_base_ms = now_ms
         self.boots = 0
         self.log = []
         self.command_counts = {}
         self.rejected = {"bad_checksum": 0, "too_many_tokens": 0, "overlong": 0,
-                         "ignored_while_rebooting": 0}
+                         "ignored_while_rebooting": 0, "refused": 0}
+        self.refuse = set()               # fault injection: commands answered $NK unexecuted
+        self.relay_closures = 0           # how often the relay closed (relay wear, cycling)
+        self._forced = False
         self._buf = None
         self._out = []
         self._reset_volatile(now_ms)
@@ -243,7 +298,10 @@ class Controller:
         self.backlight = 7
         self.lcd_text = {}
         self.mennekes = {"state": 0, "mode": "A"}
-        self.manual_override = False
+        self.manual_override = False      # DelayTimer m_ManualOverride
+        self._forced = False
+        self.time_limit15 = 0             # $S3 (TIME_LIMIT builds), 15-minute units
+        self.charge_limit_kwh = 0         # $SH (CHARGE_LIMIT builds)
         self.overtemp = False
         self._overtemp_saved_cap = None
         self._sleep_at = None
@@ -255,7 +313,7 @@ class Controller:
         self._reboot_at = None
         self._booting_until = None
         self._buf = None
-        if any(e.get("timer")):
+        if any(e.get("timer")) and "TIMER_FLAG" in self.features:
             self.vflags |= ECVF_TIMER_ON
 
     def _l2(self):
@@ -281,7 +339,12 @@ class Controller:
 
     def is_fault(self, state=None):
         s = self.state if state is None else state
-        return FAULT_FIRST <= s <= FAULT_LAST
+        return FAULT_FIRST <= s <= (FAULT_LAST_D9 if "D9" in self.features else FAULT_LAST)
+
+    def supports(self, name):
+        """True when this profile has a handler for the 2-letter command `name`."""
+        need = NEEDS.get(name)
+        return hasattr(self, "_cmd_" + name) and (need is None or need in self.features)
 
     def pwm_on(self):
         return self.state in (STATE_B, STATE_C) and not self.rebooting
@@ -338,7 +401,7 @@ class Controller:
                 self._process_line(line, now_ms)
             else:
                 self._buf.append(b)
-                if len(self._buf) >= ESRAPI_BUFLEN:
+                if len(self._buf) >= self.buflen:
                     self._buf = None            # overflow: silently dropped
                     self.rejected["overlong"] += 1
         return self._take()
@@ -349,11 +412,16 @@ class Controller:
             body += " " + str(f)
         if seq:
             body += " :%02X" % seq
+        self._emit_line(body)
+        return body
+
+    def _emit_line(self, body):
+        # every reply goes through EvseRapiProcessor::response(), which writes an LF after it
+        # in echo mode: the checksum / token-count rejection too (rapi_proc.cpp)
         data = frame(body)
         if self.echo:
             data += b"\n"
         self._emit(data)
-        return body
 
     def _process_line(self, line, now_ms):
         body = line
@@ -364,29 +432,34 @@ class Controller:
                 got = xor8(line[:i]) if c == 0x5E else sum8(line[:i])
                 if want != got:
                     self.rejected["bad_checksum"] += 1
-                    self._emit(frame("$NK"))
+                    self._emit_line("$NK")
                     return
                 body = line[:i]
                 break
         tokens = body[1:].split(b" ")
         if len(tokens) > ESRAPI_MAX_ARGS:
             self.rejected["too_many_tokens"] += 1
-            self._emit(frame("$NK"))
+            self._emit_line("$NK")
             return
         seq = 0
-        if len(tokens) > 1 and tokens[-1][:1] == b":":
+        if "SEQ_ID" in self.features and len(tokens) > 1 and tokens[-1][:1] == b":":
             seq = htou8(tokens[-1][1:3])
             tokens = tokens[:-1]
         cmd = tokens[0][:2].decode("latin-1")
         args = [t.decode("latin-1") for t in tokens[1:]]
-        handler = getattr(self, "_cmd_" + cmd, None) if len(cmd) == 2 and cmd.isalnum() else None
+        name = "$" + cmd
+        handler = None
+        if len(cmd) == 2 and cmd.isalnum() and self.supports(cmd):
+            handler = getattr(self, "_cmd_" + cmd)
         reboot_before = self._reboot_at
         if handler is None:
+            ok, fields = False, []
+        elif name in self.refuse:
+            self.rejected["refused"] += 1
             ok, fields = False, []
         else:
             res = handler(args, [t for t in tokens[1:]], now_ms)
             ok, fields = res if res is not None else (None, None)
-        name = "$" + cmd
         entry = {"index": len(self.log), "name": name, "args": args,
                  "seq": seq or None, "t_ms": now_ms, "reply": None}
         self.command_counts[name] = self.command_counts.get(name, 0) + 1
@@ -398,7 +471,7 @@ class Controller:
 
     # ------------------------------------------------------------ get cmds
     def _cmd_GV(self, a, t, now):
-        return True, [self.fw, RAPI_VERSION]
+        return True, [self.fw, self.rapi_version]
 
     def _cmd_GS(self, a, t, now):
         return True, ["%02x" % self.state, self._elapsed(now),
@@ -450,7 +523,7 @@ class Controller:
 
     # ------------------------------------------------------------ set cmds
     def _cmd_SC(self, a, t, now):
-        if len(a) < 1:
+        if len(a) not in (1, 2):   # rapi_proc.cpp: tokenCnt 2 or 3, else rc stays 1 ($NK)
             return False, []
         amps = dtou32(t[0])
         mode = a[1] if len(a) > 1 else None
@@ -537,13 +610,14 @@ class Controller:
     def _cmd_ST(self, a, t, now):
         if len(a) != 4:
             return False, []
-        timer = [dtou32(x) for x in t]
+        timer = [dtou32(x) & 0xFF for x in t]
         self.eeprom.put("timer", timer)
-        if any(timer):
+        # DelayTimer::Enable()/Disable() both clear the manual override
+        self.manual_override = False
+        if any(timer) and "TIMER_FLAG" in self.features:
             self.vflags |= ECVF_TIMER_ON
         else:
             self.vflags &= ~ECVF_TIMER_ON
-            self.manual_override = False
         self._last_timer_check = None
         return True, []
 
@@ -591,9 +665,95 @@ class Controller:
             return True, []
         return False, []
 
-    # $S2 (repurposed flag), $S3/$SH/$G3/$GH (not in PlatformIO builds),
-    # $S4/$G4 (AUTH_LOCK off), $SB (BOOTLOCK off), $SE (removed): no handler
-    # -> $NK like an unknown command.
+    # ---------------------------------------- TIME_LIMIT / CHARGE_LIMIT builds
+    # (Arduino-CLI builds; PlatformIO builds leave them out: NEEDS above)
+    def _limits_allowed(self):
+        return self.state in (STATE_B, STATE_C)      # LimitsAllowed(): EV connected, B or C
+
+    def _cmd_S3(self, a, t, now):
+        if len(a) != 1 or not self._limits_allowed():
+            return False, []
+        self.time_limit15 = dtou32(t[0]) & 0xFF
+        if self.time_limit15:
+            self.vflags |= ECVF_TIME_LIMIT
+            if self._timer_enabled():
+                self.manual_override = True  # SetTimeLimit15: the limit overrides the timer
+        else:
+            self.vflags &= ~ECVF_TIME_LIMIT
+            self.manual_override = False
+        return True, []
+
+    def _cmd_G3(self, a, t, now):
+        return True, [self.time_limit15]
+
+    def _cmd_SH(self, a, t, now):
+        if len(a) != 1 or not self._limits_allowed():
+            return False, []
+        self.charge_limit_kwh = dtou32(t[0]) & 0xFF
+        if self.charge_limit_kwh:
+            self.vflags |= ECVF_CHARGE_LIMIT
+            if self._timer_enabled():
+                self.manual_override = True
+        else:
+            self.vflags &= ~ECVF_CHARGE_LIMIT
+            self.manual_override = False
+        return True, []
+
+    def _cmd_GH(self, a, t, now):
+        return True, [self.charge_limit_kwh]
+
+    def _check_limits(self, now_ms):
+        """A session limit reached puts the EVSE to sleep with ECVF_LIMIT_SLEEP."""
+        if self.state != STATE_C:
+            return
+        hit = (self.time_limit15 and self._elapsed(now_ms) >= self.time_limit15 * 900) or \
+            (self.charge_limit_kwh and self.session_ws >= self.charge_limit_kwh * 3600000)
+        if hit:
+            self.vflags |= ECVF_LIMIT_SLEEP
+            self._sleep(now_ms)
+
+    # ------------------------------------------------------------ D9 (RAPI 6.0.0)
+    def _cmd_GZ(self, a, t, now):
+        # line frequency x100 (0 until a relay operation measured it), zero-current threshold
+        return True, [5000 if self.relay_closures else 0, self.eeprom.get("zero_ma")]
+
+    def _cmd_GR(self, a, t, now):
+        return True, list(self.eeprom.get("relays"))
+
+    def _cmd_SR(self, a, t, now):
+        if len(a) != 2:
+            return False, []
+        n, v = dtou32(t[0]), dtou32(t[1])
+        if not 1 <= n <= 3 or v > 1:
+            return False, []
+        relays = list(self.eeprom.get("relays"))
+        relays[n - 1] = v
+        self.eeprom.put("relays", relays)
+        return True, []
+
+    def _cmd_SZ(self, a, t, now):
+        if len(a) != 1:
+            return False, []
+        self.eeprom.put("zero_ma", min(5000, dtou32(t[0])))
+        return True, []
+
+    def _cmd_FC(self, a, t, now):
+        # resets the fault counters and the lifetime energy
+        for k in ("gfi_count", "nognd_count", "stuck_count", "total_wh"):
+            self.eeprom.put(k, 0)
+        return True, []
+
+    def _cmd_FO(self, a, t, now):
+        if len(a) != 1:
+            return False, []
+        self.eeprom.put("panic_temp", dtou32(t[0]))
+        return True, []
+
+    def _cmd_GO(self, a, t, now):
+        return True, [self.eeprom.get("panic_temp")]
+
+    # $S2 (repurposed flag), $S4/$G4 (AUTH_LOCK off), $SB (BOOTLOCK off), $SE (removed):
+    # no handler -> $NK like an unknown command.
 
     # ------------------------------------------------------- function cmds
     def _cmd_FE(self, a, t, now):
@@ -610,12 +770,23 @@ class Controller:
         return True, []
 
     def _cmd_F1(self, a, t, now):
-        self.manual_override = True
+        self._short_press(now)
+        return True, []
+
+    def _short_press(self, now):
+        """BtnHandler::DoShortPress (main.cpp): toggle sleep/enable; with the delay timer on,
+        a press that goes against the timer window sets its manual override, one that goes
+        with it clears the override. In a fault it does nothing."""
+        if self.is_fault():
+            return
         if self.state in (STATE_SLEEPING, STATE_DISABLED):
             self._enable(now)
         else:
             self._sleep(now)
-        return True, []
+        if self._timer_enabled():
+            inside = self._in_window(now)
+            sleeping = self.state == STATE_SLEEPING
+            self.manual_override = (inside and sleeping) or (not inside and not sleeping)
 
     def _cmd_FR(self, a, t, now):
         self.request_reboot(now)
@@ -677,6 +848,7 @@ class Controller:
             return
         self.relay_closed = closed
         if closed:
+            self.relay_closures += 1
             self.vflags |= ECVF_CHARGING_ON
             if self.charge_on_ms is None:     # first charge of the session
                 self.charge_on_ms = now
@@ -716,7 +888,7 @@ class Controller:
         elif self.eeprom.get("flags") & ECF_BUTTON_DISABLED:
             self._emit(frame("$AN %d" % (kind == "long")))
         elif kind == "short" and not self.is_fault():
-            self._cmd_F1([], [], now_ms)
+            self._short_press(now_ms)
             self._send_evse_state()
         self._mark("!button-" + kind, now_ms)
         return self._take()
@@ -730,8 +902,9 @@ class Controller:
     def inject_fault(self, state, now_ms):
         """Force a fault state 4..14 (counters and trip flags as the
         controller keeps them). Returns the bytes to send."""
-        if not FAULT_FIRST <= state <= FAULT_LAST:
-            raise ValueError("fault state must be 4..14")
+        last = FAULT_LAST_D9 if "D9" in self.features else FAULT_LAST
+        if not FAULT_FIRST <= state <= last:
+            raise ValueError("fault state must be 4..%d" % last)
         e = self.eeprom
         if state == STATE_GFCI_FAULT:
             e.put("gfi_count", e.get("gfi_count") + 1)
@@ -750,8 +923,22 @@ class Controller:
             self._send_evse_state()
         return self._take()
 
+    def force_state(self, state, now_ms):
+        """Test hook, not controller behaviour: put the state machine into any state code,
+        as a controller this model does not cover (a newer or an independent one) might
+        report it. The relay opens; clear_fault() ends it. Returns the bytes to send."""
+        if not 0 <= state <= 255:
+            raise ValueError("state must be 0..255")
+        self.state = state
+        self._forced = True
+        self._set_relay(False, now_ms)
+        if not self.rebooting:
+            self._send_evse_state()
+        return self._take()
+
     def clear_fault(self, now_ms):
-        if self.is_fault():
+        if self.is_fault() or self._forced:
+            self._forced = False
             self.state = STATE_UNKNOWN
             self.vflags &= ~ECVF_HARD_FAULT
         return self.tick(now_ms)
@@ -780,6 +967,7 @@ class Controller:
             self._last_tick = now_ms
         self._advance_ev(now_ms)
         self._temperature(now_ms)
+        self._check_limits(now_ms)
         self._timer_check(now_ms)
         if self.state not in (STATE_SLEEPING, STATE_DISABLED):
             self._heartbeat(now_ms)
@@ -832,6 +1020,11 @@ class Controller:
             self.vflags |= ECVF_SESSION_ENDED
             self.eeprom.put("total_wh", self.eeprom.get("total_wh") + self.session_ws // 3600)
             self.manual_override = False
+            self.time_limit15 = self.charge_limit_kwh = 0    # limits end with the session
+            self.vflags &= ~(ECVF_TIME_LIMIT | ECVF_CHARGE_LIMIT)
+            if self.vflags & ECVF_LIMIT_SLEEP and self.state == STATE_SLEEPING:
+                self.vflags &= ~ECVF_LIMIT_SLEEP
+                self.state = STATE_UNKNOWN     # a limit sleep ends at unplug
 
     def _update_state(self, now_ms):
         s = self.state
@@ -877,33 +1070,59 @@ class Controller:
             if self.state == STATE_OVER_TEMPERATURE:
                 self.state = STATE_UNKNOWN
 
-    def _timer_check(self, now_ms, force=False):
+    def _timer_enabled(self):
+        return any(self.eeprom.get("timer"))
+
+    def _in_window(self, now_ms):
+        """DelayTimer::IsInAwakeTimeInterval (main.cpp) on the RTC's local time."""
         timer = self.eeprom.get("timer")
-        if not any(timer):
-            return
-        if not force and self._last_timer_check is not None and \
-                now_ms - self._last_timer_check < 1000:
-            return
-        self._last_timer_check = now_ms
-        if self.manual_override:
-            return
         d = self.rtc_now(now_ms)
         cur = d.hour * 60 + d.minute
-        start, end = timer[0] * 60 + timer[1], timer[2] * 60 + timer[3]
-        inside = (start <= cur < end) if start <= end else (cur >= start or cur < end)
-        if inside and self.state == STATE_SLEEPING and not self.vflags & ECVF_LIMIT_SLEEP:
-            self._enable(now_ms)
-        elif not inside and self.state in (STATE_UNKNOWN, STATE_A, STATE_B, STATE_C):
-            self._sleep(now_ms)
+        start, stop = timer[0] * 60 + timer[1], timer[2] * 60 + timer[3]
+        if stop < start:                       # the window ends the next day
+            return (cur >= start and cur > stop) or (cur <= start and cur < stop)
+        return start <= cur < stop
+
+    def _timer_check(self, now_ms, force=False):
+        """DelayTimer::CheckTime (main.cpp), about once a second: not in a fault nor while
+        disabled. Inside the window a sleeping EVSE is woken, outside any other state is put
+        to sleep, unless the manual override (a front-button press, $F1) is set; the override
+        ends once the state agrees with the window again, or at unplug."""
+        if not self._timer_enabled() or self.is_fault() or self.state == STATE_DISABLED:
+            return
+        if not force and self._last_timer_check is not None and \
+                now_ms - self._last_timer_check <= 1000:
+            return
+        self._last_timer_check = now_ms
+        sleeping = self.state == STATE_SLEEPING
+        if self._in_window(now_ms):
+            if not self.manual_override:
+                if sleeping and not self.vflags & ECVF_LIMIT_SLEEP:
+                    self._enable(now_ms)
+            elif not sleeping:
+                self.manual_override = False
+        else:
+            if not self.manual_override:
+                if not sleeping:
+                    self._sleep(now_ms)
+            elif sleeping:
+                self.manual_override = False
 
     # ------------------------------------------------------------- report
     def snapshot(self, now_ms):
         return {
+            "profile": self.profile,
+            "fw": self.fw,
+            "rapi": self.rapi_version,
             "state": self.state,
             "state_hex": "%02x" % self.state,
             "pilot_state": self.pilot_state,
             "current_a": self.capacity,
             "relay_closed": self.relay_closed,
+            "relay_closures": self.relay_closures,
+            "timer": {"window": list(self.eeprom.get("timer")),
+                      "manual_override": self.manual_override},
+            "refuse": sorted(self.refuse),
             "ev_connected": self.ev_connected,
             "ev_amps_ma": self.ammeter_ma(),
             "voltage_mv": self.voltage_mv,

@@ -26,14 +26,14 @@ from .ev import EV
 
 
 DEFAULT_FAULTS = {"corrupt_out": 0.0, "corrupt_in": 0.0, "drop": 0.0,
-                  "delay_ms": 0, "silent": False, "silent_until_ms": None}
+                  "delay_ms": 0, "silent": False, "silent_until_ms": None, "refuse": []}
 
 
 class SimServer:
     def __init__(self, link=None, control_port=0, baud=115200, tcp_port=None,
                  max_current=32, hw_max=32, voltage_mv=240000, ev_connected=True,
                  tick_ms=100, seed=None, host="127.0.0.1", boot=True,
-                 controller_kwargs=None, ev_kwargs=None):
+                 controller_kwargs=None, ev_kwargs=None, profile="8.2.3"):
         self.link = link
         self.control_port = control_port
         self.baud = baud
@@ -51,7 +51,7 @@ class SimServer:
         self.ev = EV(connected=ev_connected, nominal_mv=voltage_mv, **(ev_kwargs or {}))
         self.controller = Controller(ev=self.ev, now_ms=0, max_current=max_current,
                                      hw_max=hw_max, voltage_mv=voltage_mv, boot=boot,
-                                     **(controller_kwargs or {}))
+                                     profile=profile, **(controller_kwargs or {}))
         self.tty_path = None
         self._master = None
         self._slave = None
@@ -157,6 +157,10 @@ class SimServer:
                     v = max(0, int(v))
                 elif k == "silent":
                     v = bool(v)
+                elif k == "refuse":
+                    # commands the controller answers $NK without executing them
+                    v = sorted(set("$" + str(c).lstrip("$") for c in (v or [])))
+                    self.controller.refuse = set(v)
                 self.faults[k] = v
             return dict(self.faults)
 
@@ -322,6 +326,11 @@ class SimServer:
         with self.lock:
             return [dict(e) for e in self.controller.log[since:]]
 
+    def log_len(self):
+        """How many entries the command log holds (a mark for log_since)."""
+        with self.lock:
+            return len(self.controller.log)
+
     def set_ev(self, connected=None, full=None, draw_ratio=None):
         with self.lock:
             if connected is not None:
@@ -347,10 +356,14 @@ class SimServer:
         with self.lock:
             self._enqueue(self.controller.press_button(kind, self.now_ms()), False)
 
-    def force_fault(self, state):
+    def force_fault(self, state, any_state=False):
+        """A fault state (4..14, 4..17 on D9), or with any_state any code 0..255 (a test hook
+        for codes this controller would never send); 0 clears."""
         with self.lock:
             now = self.now_ms()
-            if state:
+            if state and any_state:
+                out = self.controller.force_state(int(state), now)
+            elif state:
                 out = self.controller.inject_fault(int(state), now)
             else:
                 out = self.controller.clear_fault(now)
@@ -413,7 +426,7 @@ def _make_handler(sim):
                     st = b.get("state", 0)
                     if isinstance(st, str):
                         st = 0 if st in ("clear", "none", "0") else FAULT_NAMES[st.lower()]
-                    sim.force_fault(int(st))
+                    sim.force_fault(int(st), bool(b.get("any")))
                 else:
                     return self._send(404, {"error": "not found"})
             except (ValueError, KeyError, TypeError) as e:

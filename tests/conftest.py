@@ -6,3 +6,58 @@ for p in ("firmware", "boards/unix", "tests/unit", ""):
     d = os.path.join(ROOT, p)
     if d not in sys.path:
         sys.path.insert(0, d)
+
+
+# --- RAPI coverage (tests/rapi_coverage.py): what each passing test asserted ------------------
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import rapi_coverage as _rc  # noqa: E402
+from sim import server as _server  # noqa: E402
+
+
+def _executed(self, names, since=0):
+    """Entries of the command log since `since` whose name is `names` (or one of them): what a
+    test checks the gateway sent. Recorded for the RAPI coverage when any came back."""
+    if isinstance(names, str):
+        names = (names,)
+    got = [e for e in self.log_since(since) if e["name"] in names]
+    _rc.saw(self.controller.profile, [e["name"] for e in got])
+    return got
+
+
+_server.SimServer.executed = _executed
+
+
+def pytest_runtest_setup(item):
+    _rc.CURRENT.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and not item.nodeid.startswith("tests/docs/"):
+        _rc.FAILED.add(item.nodeid)  # the docs tests check the record: they may fail on it
+    if rep.when == "call":
+        if rep.passed:
+            _rc.commit(item.nodeid)
+        _rc.CURRENT.clear()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    cfg = session.config
+    whole = [os.path.abspath(a) for a in cfg.args] == [os.path.join(ROOT, "tests")] and \
+        not cfg.getoption("keyword") and not cfg.getoption("markexpr") and \
+        cfg.getoption("maxfail") == 0 and not _rc.FAILED and \
+        exitstatus in (0, pytest.ExitCode.TESTS_FAILED)
+    got = _rc.as_json()
+    os.makedirs(os.path.dirname(_rc.BUILD), exist_ok=True)
+    with open(_rc.BUILD, "w") as f:
+        json.dump({"complete": whole, "messages": got}, f, indent=1, sort_keys=True)
+    if whole and got != _rc.load():
+        print("\nRAPI coverage differs from docs/rapi-coverage.json: "
+              "run python tools/rapi_conformance.py --update")
+        session.exitstatus = 1

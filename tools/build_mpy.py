@@ -5,7 +5,8 @@ build/device/    the exact tree to copy to the ESP32's filesystem root (`make de
                    board.mpy           boards/esp32/board.py
                    *.mpy, rapi/, net/, divert/, web/   firmware/**/*.py
                    static/*.gz         the UI (the path boards/esp32/board.py's static_dir names)
-build/unix-mpy/  the same tree with boards/unix (board.mpy + wlan.mpy), so the precompiled
+build/unix-mpy/  the same tree with boards/unix/board.py (the radio model is frozen into the
+                 ESP32-profile runtime, as the chip's radio is in its firmware), so the precompiled
                  firmware can be run and measured on the PC (tests/system/test_soak.py).
 build/device-frozen/  what the filesystem needs next to a frozen firmware image
                  (`make deploy FORM=frozen`): main.py and static/ only.
@@ -29,7 +30,7 @@ STATIC_SRC = os.path.join(FIRMWARE, "web", "static")
 # target name -> (output dir, board dir, board modules, -march for native code)
 TARGETS = {
     "device": ("build/device", "boards/esp32", ("board.py",), "xtensawin"),
-    "unix": ("build/unix-mpy", "boards/unix", ("board.py", "wlan.py"), "x64"),
+    "unix": ("build/unix-mpy", "boards/unix", ("board.py",), "x64"),  # wlan: in the runtime
 }
 SOURCE_ONLY = ("main.py",)
 PRUNE = os.path.join(ROOT, "build", "deploy_prune.py")  # run on the board by `make deploy`

@@ -6,8 +6,9 @@ unpacked once under build/mpsrc/, and the unix port is built with our variant
 (tools/esp32_unix/: 32-bit words, single-precision floats, a 56 KB GC heap that grows once to
 about 110 KB, as a stock ESP32_GENERIC without PSRAM):
 
-  build/mp32/micropython         32-bit, asyncio frozen (as stock ESP32 firmware): runs the
-                                 .mpy tree that `make deploy` puts on a board
+  build/mp32/micropython         32-bit, asyncio frozen (as stock ESP32 firmware) and the radio
+                                 model (boards/unix/wlan.py: C on the chip): runs the .mpy tree
+                                 that `make deploy` puts on a board
   build/mp32-frozen/micropython  the same, with the gateway frozen in (mirrors
                                  boards/esp32/manifest.py), to measure the frozen form
   build/mp64/micropython         the same variant, 64-bit (only for the side-by-side figures
@@ -30,16 +31,18 @@ TOP = "micropython-1.28.0"
 SRC_DIR = os.path.join(ROOT, "build", "mpsrc")
 VARIANT_SRC = os.path.join(ROOT, "tools", "esp32_unix")
 FROZEN_MANIFEST = os.path.join(VARIANT_SRC, "manifest_frozen.py")
+PLAIN_MANIFEST = os.path.join(VARIANT_SRC, "manifest.py")
 # PROVENANCE.md caveat 2: pin the version string and build date (reproducible builds).
 MAKE_VARS = ["MICROPY_PY_FFI=0", "MICROPY_GIT_TAG=v1.28.0", "MICROPY_GIT_HASH=e0e9fbb17",
              "SOURCE_DATE_EPOCH=1775481169", "VARIANT=esp32"]
 
 # name -> (output dir, make variables)
 BUILDS = {
-    "plain": ("build/mp32", ["MICROPY_FORCE_32BIT=1", "BUILD=build-esp32"]),
+    "plain": ("build/mp32", ["MICROPY_FORCE_32BIT=1", "BUILD=build-esp32",
+                             "FROZEN_MANIFEST=" + PLAIN_MANIFEST]),
     "frozen": ("build/mp32-frozen", ["MICROPY_FORCE_32BIT=1", "BUILD=build-esp32-frozen",
                                      "FROZEN_MANIFEST=" + FROZEN_MANIFEST]),
-    "x64": ("build/mp64", ["BUILD=build-esp32-x64"]),
+    "x64": ("build/mp64", ["BUILD=build-esp32-x64", "FROZEN_MANIFEST=" + PLAIN_MANIFEST]),
 }
 
 

@@ -15,6 +15,13 @@ static_dir = "/static"
 max_http = 4  # requests served at once (web/server.py)
 max_ws = 2  # WebSocket clients (the UI, Home Assistant)
 web_down_s = 60  # the web server not listening this long: reset (the watchdog's job)
+ap_ip = "192.168.4.1"  # the ESP-IDF soft-AP's address (its DHCP offers it as DNS too)
+# The port's own mDNS responder (MICROPY_HW_ENABLE_MDNS_RESPONDER/QUERIES, on in ESP32_GENERIC)
+# binds UDP 5353 at the first IP_EVENT_STA_GOT_IP without address reuse (network_wlan.c,
+# espressif/mdns _udp_pcb_main_init). It answers <network.hostname()>.local, and getaddrinfo()
+# needs it for .local names (an MQTT broker at emonpi.local): the gateway leaves it the port.
+mdns_chip = True
+wifi_ms = None  # net/wifi.py's timings as they are
 
 # The RAPI UART, per module family (the Arduino core's defaults that OpenEVSE's C++ gateway
 # builds use, ../shared/reference/rapi.md):
@@ -77,11 +84,29 @@ def wlan():
     return _sta, _ap
 
 
+def hostname(name):
+    network.hostname(name)
+
+
 def wdt_feed():
+    """Feeds the hardware watchdog; the first call arms it (30 s; it cannot be stopped)."""
     global _wdt
     if _wdt is None:
         _wdt = machine.WDT(timeout=30000)
     _wdt.feed()
+
+
+def bootmem(data=None):
+    """A few bytes that survive machine.reset() and watchdog resets but not a power cycle:
+    RTC memory (RTC_NOINIT, ports/esp32/machine_rtc.c). Returns them when called without data."""
+    rtc = machine.RTC()
+    if data is None:
+        return rtc.memory()
+    rtc.memory(data)
+
+
+def reset_by_watchdog():
+    return machine.reset_cause() == machine.WDT_RESET
 
 
 def reset():

@@ -21,6 +21,25 @@ static_dir = _env("OEVSE_STATIC", "firmware/web/static")
 max_http = 4
 max_ws = 2
 web_down_s = int(_env("WEB_DOWN_S", "60"))
+# The access point's address: on the chip 192.168.4.1; here a loopback address, so a client
+# sent to the portal stays on this machine. Its /24 is "the AP's network": a test stands in
+# for a phone on the AP by connecting from 127.0.4.x.
+ap_ip = _env("AP_IP", "127.0.4.1")
+# The port's own mDNS responder holds UDP 5353 (boards/esp32/board.py); not on the PC.
+mdns_chip = False
+
+
+def _wifi_ms():
+    # WIFI_MS="join=4000,lost=3000": shorter WiFi timers for tests (net/wifi.py T)
+    d = {}
+    for part in _env("WIFI_MS", "").split(","):
+        k, _, v = part.partition("=")
+        if v:
+            d[k.strip()] = int(v)
+    return d
+
+
+wifi_ms = _wifi_ms()
 
 
 def open_uart():
@@ -51,8 +70,33 @@ def wlan():
     return simwlan.get()
 
 
+def hostname(name):
+    """network.hostname(name) on the chip."""
+    import wlan as simwlan
+
+    simwlan.hostname(name)
+
+
 def wdt_feed():
     pass
+
+
+def bootmem(data=None):
+    """A few bytes that survive a reset (RTC memory on the chip): the boot-failure count.
+    Here a file in the data folder. Returns the bytes when called without data."""
+    p = data_dir + "/.bootmem"
+    if data is None:
+        try:
+            with open(p, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+    with open(p, "wb") as f:
+        f.write(data)
+
+
+def reset_by_watchdog():
+    return False
 
 
 def reset():

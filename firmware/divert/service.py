@@ -45,6 +45,13 @@ class DivertService:
                             min_change_ms=cfg.get("divert_change_time") * 1000)
 
     def _config_changed(self, keys):
+        if "divert_enabled" in keys or "charge_mode" in keys:
+            # at once, as the C++ gateway: Eco iff divert is enabled and the mode is eco
+            cfg = self.gw.config
+            mode = MODE_ECO if cfg.get("divert_enabled") and cfg.get("charge_mode") == "eco" \
+                else MODE_NORMAL
+            if mode != self.ctrl.mode:
+                self.gw.set_divert_mode(mode)
         if "divert_type" in keys or "mqtt_solar" in keys or "mqtt_grid_ie" in keys:
             self.ctrl.configure(feed=self._feed_type())
         for k in keys:
@@ -68,8 +75,8 @@ class DivertService:
         """kind 'solar' | 'grid_ie' (W) | 'voltage' (V); value already range-checked."""
         now = self.now()
         if kind == "voltage":
-            self._vrms_mv = value * 1000  # goes to the controller with the next sample
-            self.gw.bus.publish({"voltage": value})
+            # used with the next sample; /status shows it once the controller has it ($SV)
+            self._vrms_mv = value * 1000
             return
         want = FEED_SOLAR if kind == "solar" else FEED_GRID
         if self.ctrl.feed_type != want:

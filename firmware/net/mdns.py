@@ -103,14 +103,40 @@ def build_response(pkt, info):
     return hdr + b"".join(answers) + b"".join(seen)
 
 
-async def serve(gw, port=5353):
-    """Answer mDNS queries until cancelled. Multicast replies for port-5353 senders, unicast
-    replies (legacy queries, e.g. from tools) otherwise."""
+RETRY_MS = 60000  # the port held by someone else: try again this often, quietly
+
+
+def _open(port):
     import socket
 
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(socket.getaddrinfo("0.0.0.0", port)[0][-1])
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(socket.getaddrinfo("0.0.0.0", port)[0][-1])
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+async def serve(gw, port=5353):
+    """Answer mDNS queries until cancelled. Multicast replies for port-5353 senders, unicast
+    replies (legacy queries, e.g. from tools) otherwise. When the port is held by another
+    responder without address reuse (the ESP32 port's own, once WiFi is up), this waits and
+    tries again: said once in the log, never a crash loop."""
+    import socket
+
+    said = False
+    while True:
+        try:
+            s = _open(port)
+            break
+        except OSError as e:
+            if not said:
+                print("mdns: UDP %d is taken (%r); trying again every %d s" % (
+                    port, e, RETRY_MS // 1000))
+                said = True
+            await sleep_ms(RETRY_MS)
     try:
         mreq = bytes(int(p) for p in MDNS_ADDR.split(".")) + bytes(4)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)

@@ -11,6 +11,13 @@ def _obj(msg):
     return d
 
 
+async def _settings(up, d):
+    try:
+        await up(d)
+    except ValueError as e:
+        print("mqtt: config/set not applied:", e)
+
+
 def run(svc, sub, msg, retained):
     """Carry out the command on topic <base>/<sub>. Raises ValueError for a bad one."""
     gw = svc.gw
@@ -38,7 +45,12 @@ def run(svc, sub, msg, retained):
         else:
             gw.override_set(_obj(m))
     elif sub == b"config/set":
-        gw.config.update(_obj(msg))
+        d = _obj(msg)
+        up = getattr(gw, "update_settings", None)
+        if up is None:
+            gw.config.update(d)
+        else:  # the charger's settings go to the controller: in a task of their own
+            asyncio.create_task(_settings(up, d))
     elif sub == b"limit/set":
         if msg.strip() == b"clear":
             gw.limit_clear()

@@ -74,7 +74,14 @@ class MqttService:
 
     def status(self):
         c = self.client
-        return {"mqtt_connected": 1 if c is not None and c.connected else 0}
+        up = c is not None and c.connected
+        return {"mqtt_connected": 1 if up else 0, "mqtt_status": self._status(up)}
+
+    def _status(self, up):
+        # as the C++ gateway's getMqttStatus()
+        if not self._cfg("mqtt_enabled"):
+            return "disabled"
+        return "connected" if up else "connecting" if self.client is not None else "disconnected"
 
     def _cfg(self, key, default=None):
         try:
@@ -169,7 +176,7 @@ class MqttService:
     def _set_connected(self, v):
         if v != self._was:
             self._was = v
-            self.gw.bus.publish({"mqtt_connected": v})
+            self.gw.bus.publish({"mqtt_connected": v, "mqtt_status": self._status(v)})
 
     async def _loop(self, c):
         last_full = ticks_ms()

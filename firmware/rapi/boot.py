@@ -1,6 +1,7 @@
 # rapi/boot.py: what the monitor does rarely: the read-out after first contact or a controller
-# reboot, arming heartbeat supervision, and saving the user's maximum current. Imported for
-# each run and dropped after (rapi/monitor.py), so this code does not stay in the heap.
+# reboot, arming heartbeat supervision, the fault counters after a trip and the controller's
+# own delay timer. Imported for each run and dropped after (rapi/monitor.py), so this code
+# does not stay in the heap.
 from rapi import model as M
 from rapi.monitor import HB_ACK
 
@@ -22,21 +23,37 @@ async def boot(mon):
                 if ln and ln.ok:
                     m.set("flags", v[1] | M.ECF_BUTTON_DISABLED)
     await mon._read_gc()
-    ln = await mon._cmd("$GF")
-    if ln and ln.ok:
-        v = M.parse_ints(ln.fields, 3, 16)
-        if v:
-            m.set("gfci", v[0])
-            m.nognd, m.stuck = v[1], v[2]
-    ln = await mon._cmd("$GI")
+    await read_faults(mon)
+    ln = await mon._cmd("$GA")
+    v = M.parse_ints(ln.fields, 2) if ln and ln.ok else None
+    if v:
+        m.scale, m.offset = v
+    ln = await mon._cmd("$GI")  # $NK before 7.1.5: no serial
     if ln and ln.ok and ln.fields:
         m.serial = ln.fields[-1]
     await mon._read_gs()
     await mon._read_gu()
     await mon._read_gp()
     await heartbeat_setup(mon)
+    await delay_timer(mon)
     m.commit()
     return mon._state_known and mon._pilot_known
+
+
+async def read_faults(mon):
+    """The trip counters ($GF, hex): at boot and after every fault state, since each trip
+    counts (the C++ gateway reads them on every error $AT)."""
+    mon._faults = False
+    ln = await mon._cmd("$GF")
+    v = M.parse_ints(ln.fields, 3, 16) if ln and ln.ok else None
+    if v is None:
+        mon._faults = ln is None  # no answer: again at the next tick
+        return
+    m = mon.m
+    m.set("gfci", v[0])
+    m.set("nognd", v[1])
+    m.set("stuck", v[2])
+    m.commit()
 
 
 async def heartbeat_setup(mon):
@@ -60,29 +77,86 @@ async def heartbeat_setup(mon):
     return True
 
 
-async def save_soft_max(mon):
-    """The user's maximum current is the controller's own saved setting ($SC n writes
-    its EEPROM, once per change); the controller clamps it to the hardware maximum."""
-    amps = mon.config.get("max_current_soft")
-    if amps < 6:
-        mon._soft_pending = False
+def _window(v):
+    """$GD fields -> "HH:MM-HH:MM", "" when off, None when not a valid time."""
+    if v is None:
+        return None
+    if not any(v):
+        return ""
+    if v[0] > 23 or v[2] > 23 or v[1] > 59 or v[3] > 59:
+        return None
+    return "%02d:%02d-%02d:%02d" % v
+
+
+async def _gd(mon):
+    ln = await mon._cmd("$GD")
+    if ln is not None and not ln.ok:
+        return ""  # no DELAYTIMER in this build: no timer
+    return _window(M.parse_ints(ln.fields, 4) if ln else None)
+
+
+async def delay_timer(mon):
+    """The controller's own delay timer ($GD; rapi.md 2.3: it undoes $FE outside its window
+    and $FS inside it, about once a second). Owner "gateway" (the default) takes it over as
+    the C++ gateway's import_timers() does: the window goes into the gateway's settings,
+    whose timer (delay_timer.py) claims the state, and the controller's is cleared
+    ($ST 0 0 0 0, read back), so the two never fight. Owner "controller" leaves it in
+    charge; the monitor then changes the state through its manual override ($F1) only for
+    a claim. Needs the controller's clock ($GT), which the timer runs on."""
+    mon._need_timer = False
+    m = mon.m
+    cfg = mon.config
+    mine = cfg.get("delay_timer_owner") != "controller"
+    win = await _gd(mon)
+    if win is None:
+        mon._need_timer = True  # no answer or nonsense: again later
         return
-    gc = await mon._gc()
-    if gc is not None and gc[3] == amps:
-        mon._soft_pending = False
+    if not mine and not win and cfg.get("delay_timer"):
+        # handed back: the window the gateway ran goes into the controller again
+        s = cfg.get("delay_timer")
+        ln = await mon._cmd("$ST %d %d %d %d" % (int(s[0:2]), int(s[3:5]), int(s[6:8]),
+                                                   int(s[9:11])))
+        if ln is not None and ln.ok and await _gd(mon) == s:
+            cfg.update({"delay_timer": ""})
+            win = s
+            print("rapi: delay timer handed back to the controller", s)
+    if not win:
+        mon.ctl_timer = False
         return
-    mon.max_known = amps  # our own change: the monitor must not set it back
-    ln = await mon._cmd("$SC %d" % amps)
-    if ln is not None:
-        mon._soft_pending = False
-    mon._pilot_known = False
-    await mon._read_gc()
+    now = None
+    if mine:
+        import delay_timer as T  # only now: its service runs once a window is taken over
+
+        now = await T.minute_of_day(mon.rapi)
+        if now is None:
+            print("rapi: the controller's clock cannot be read: its delay timer stays in charge")
+    if now is None:
+        mon.ctl_timer = True
+        m.set("timer", win)
+        m.commit()
+        return
+    # the claim goes in before the controller's timer is cleared: no start in between
+    T.claim(mon.claims, T.inside(T.parse(win), now))
+    ln = await mon._cmd("$ST 0 0 0 0")
+    if ln is None or not ln.ok or await _gd(mon) != "":
+        print("rapi: the controller's delay timer could not be cleared: it stays in charge")
+        mon.claims.release(T.CLIENT)
+        mon.ctl_timer = True
+        m.set("timer", win)
+        m.commit()
+        return
+    mon.ctl_timer = False
+    cfg.update({"delay_timer": win})
+    m.set("timer", win)
+    m.commit()
+    print("rapi: took over the controller's delay timer", win)
 
 
 async def restore_max(mon, seen):
     """The controller's saved maximum rose from mon.max_known to `seen` A without the
     gateway (a corrupted command, or the controller's own menu): set it back, one EEPROM
-    write. The user's way to raise it is the gateway's max_current_soft setting."""
+    write. The user's way to raise it is the gateway's max_current_soft setting
+    (rapi/settings.py, which sets mon.max_known first)."""
     print("rapi: controller maximum rose from %d to %d A, not by the gateway: set back"
           % (mon.max_known, seen))
     await mon._cmd("$SC %d" % mon.max_known)

@@ -1,10 +1,16 @@
 # Async RAPI client: one command in flight, per-command timeout, sequence ids so a late
 # reply is never taken for the next command's, bounded retry for read-only $G* commands,
-# and async lines ($AT $AB $AN $WF) handed to a callback while commands run.
+# and async lines ($AT $AB $AN $WF) handed to a callback while commands run. A controller
+# that does not echo the ids (a build without RAPI_SEQUENCE_ID, or an independent
+# implementation) is recognised and then spoken to in plain request/reply, without ids,
+# as the reference WiFi library always does.
 import asyncio
 
 from compat import sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 from rapi import codec
+
+
+NOSEQ = 256  # _want while a command without an id is in flight: no echoed id matches it
 
 
 class RapiError(Exception):
@@ -30,13 +36,16 @@ class RapiClient:
     retries = 2  # extra tries for $G* only
 
     def __init__(self, stream, chunk=1, on_async=None):
-        self._r = asyncio.StreamReader(stream)
-        self._w = asyncio.StreamWriter(stream, {})
+        if stream is not None:  # None: the tests attach their own writer
+            self._r = asyncio.StreamReader(stream)
+            self._w = asyncio.StreamWriter(stream, {})
         self._chunk = chunk
         self._lock = asyncio.Lock()
         self._framer = codec.Framer()
         self._seq = 0
-        self._want = 0  # seq id we await, 0 = none
+        self._want = 0  # seq id we await (NOSEQ: a reply without one), 0 = none
+        self.ids = None  # does the controller echo :SS? None until known
+        self.noid = 0  # replies that came without our id while that was unknown
         self._reply = None
         self._flag = asyncio.Event()
         self.on_async = on_async
@@ -86,25 +95,36 @@ class RapiClient:
         if not self._want:
             self.stale += 1
             return
-        # A reply without a seq id is the controller's checksum rejection ($NK^21):
-        # the command was not executed. Any other seq id is a late reply: ignore it.
-        if ln.seq == self._want or (ln.seq == 0 and ln.kind == codec.KIND_NK and not ln.fields):
-            self._reply = ln
-            self._want = 0
-            self._flag.set()
-        else:
+        # A reply without a seq id is the controller's checksum rejection ($NK^21): the
+        # command was not executed. Any other seq id is a late reply: ignore it. Any other
+        # reply without an id, before an id was ever echoed, means the controller does not
+        # echo them: taken as the reply, and after two of them ids are no longer sent.
+        seq = ln.seq
+        if seq == self._want:
+            self.ids = True
+        elif seq or (self.ids and (ln.kind != codec.KIND_NK or ln.fields)):
             self.stale += 1
+            return
+        elif self.ids is None and (ln.kind != codec.KIND_NK or ln.fields):
+            self.noid += 1
+            if self.noid >= 2:
+                self.ids = False
+                print("rapi: the controller does not echo sequence ids: plain request/reply")
+        self._reply = ln
+        self._want = 0
+        self._flag.set()
 
     def _next_seq(self):
         self._seq = self._seq % 255 + 1
         return self._seq
 
     async def _once(self, cmd, timeout_ms):
-        seq = self._next_seq()
+        # without ids the token would count as an argument ("$SC 16 V :05" has 4 tokens)
+        seq = self._next_seq() if self.ids is not False else 0
         frame = codec.encode(cmd, seq)
         self._reply = None
         self._flag.clear()
-        self._want = seq
+        self._want = seq or NOSEQ
         self.sent += 1
         self._w.write(frame)
         await self._w.drain()
@@ -129,7 +149,8 @@ class RapiClient:
             retries = self.retries if cmd.lstrip("$").startswith("G") else 0
         async with self._lock:
             tries = retries + 1
-            resends = 2
+            # without ids a bare $NK may also be a refusal, not a checksum rejection
+            resends = 2 if self.ids is not False else 0
             while True:
                 tries -= 1
                 try:
@@ -146,6 +167,11 @@ class RapiClient:
                 self.success += 1
                 self.last_ok_ms = ticks_ms()
                 return ln
+
+    def forget_ids(self):
+        """The link was lost: whether the next controller echoes ids is found out again."""
+        self.ids = None
+        self.noid = 0
 
     def silent_for_ms(self, now_ms=None):
         """ms since the last valid line of any kind; None before the first."""

@@ -4,24 +4,21 @@
 
 VF_CHARGING_ON = 0x0040
 VF_EV_CONNECTED = 0x0100
+VF_TIMER_ON = 0x1000  # the controller's own delay timer is set (8.1.0+; older ones lack the flag)
 VF_BOOT_LOCK = 0x4000
 ECF_BUTTON_DISABLED = 0x8000  # $GE settings: front button presses go out as $AN
 TEMP_NONE = -2560
 
-STATE_NAMES = {
-    0: "starting", 1: "not connected", 2: "connected", 3: "charging", 4: "vent required",
-    5: "diode check failed", 6: "GFCI fault", 7: "no ground", 8: "stuck relay",
-    9: "GFCI self-test failed", 10: "over temperature", 11: "over current",
-    14: "relay closure fault", 254: "sleeping", 255: "disabled",
-}
-
-
-def valid_state(state):
-    return state is not None and (0 <= state <= 14 or state in (254, 255))
-
 
 def is_fault(state):
-    return 4 <= state <= 14
+    # 4..14 (rapi.md 4.1) and the D9 faults 0x0f-0x11 (PP shorted, PP missing, EEPROM)
+    return 4 <= state <= 17
+
+
+def actionable(state):
+    """A state the gateway may command from: A/B/C, sleeping, disabled. Start-up (0), faults
+    and codes rapi.md does not list are left alone and count as not charging."""
+    return 1 <= state <= 3 or state >= 254
 
 
 def _int(s, base=10):
@@ -68,7 +65,8 @@ class EvseModel:
 
     def __init__(self, bus):
         self.bus = bus
-        self.state = 0
+        self.state = 0  # as last read; the transient 0 after an enable is not shown
+        self.shown = 0  # the state /status reports
         self.pilot_state = 0
         self.vflags = 0
         self.pilot = 0  # A, advertised capacity
@@ -87,6 +85,10 @@ class EvseModel:
         self.protocol = ""
         self.serial = ""
         self.gfci = self.nognd = self.stuck = 0
+        self.scale = 220  # ammeter scale and offset ($GA)
+        self.offset = 0
+        self.timer = ""  # delay timer window "HH:MM-HH:MM" in effect ("" none)
+        self.set_retry = ""  # a set command being backed off: "$FE 3 8" (tries, wait s)
         self.rapi_connected = False
         self.evse_connected = False
         self.boots = 0
@@ -122,7 +124,15 @@ class EvseModel:
 
     # -- updates --------------------------------------------------------------
     def set(self, attr, value):
-        if getattr(self, attr) != value:
+        if attr == "state":
+            # state 0 (starting) is what the controller passes through for ~70 ms after an
+            # enable; clients read it as "unknown" / "invalid status", so the last real
+            # state is shown until the next one arrives
+            self.state = value
+            if value and value != self.shown:
+                self.shown = value
+                self._changes["state"] = value
+        elif getattr(self, attr) != value:
             setattr(self, attr, value)
             self._changes[attr] = value
 
@@ -138,8 +148,7 @@ class EvseModel:
         out = {}
         for k in ch:
             if k == "state":
-                out["state"] = self.state
-                out["status"] = "disabled" if self.state >= 254 else "active"
+                out["state"] = self.shown
             elif k == "vflags":
                 out["flags"] = self.vflags
                 out["vehicle"] = self.vehicle
@@ -177,13 +186,17 @@ class EvseModel:
                 out["stuckcount"] = self.stuck
             elif k == "flags":
                 out["service_level"] = self.service_level
+            elif k == "timer":
+                out["delay_timer"] = self.timer
+            elif k == "set_retry":
+                out["set_retry"] = self.set_retry
         return out
 
     def status(self):
         """All model-owned /status keys."""
         keys = ("state", "vflags", "pilot", "amp_ma", "voltage_mv", "temps", "temp_max",
                 "session_ws", "total_wh", "elapsed", "rapi_connected", "evse_connected",
-                "gfci", "flags")
+                "gfci", "flags", "timer", "set_retry")
         d = self.status_delta(keys)
         d["max_current"] = self.limits()[1]
         return d

@@ -1,6 +1,8 @@
 # EvseMonitor: the service that owns the RAPI link. It detects the controller ($GV),
 # reads its settings, polls at the C++ gateway's cadence, pulses the heartbeat, follows
-# $AT/$AB, flags a silent controller and applies the claims' target ($FE/$FS, $SC n V).
+# $AT/$AB, flags a silent controller and applies the claims' target ($FE/$FS/$FD, $SC n V,
+# $SV). Rare jobs (the boot read-out, the delay timer, fault counters) live in rapi/boot.py,
+# imported for each run and dropped after.
 import asyncio
 
 from compat import drop, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
@@ -13,6 +15,8 @@ SLOW_POLL_MS = 30000  # $GP temperatures, $GU energy when idle
 SILENT_MS = 3000  # no good reply for this long -> controller lost
 RETRY_MS = 200  # a target not confirmed (a noisy link) is tried again this soon
 PULSE_MS = 1000  # $SY pulse period (C++: 1 s; the controller's default interval is 5 s)
+PROBE_MAX_MS = 8000  # no controller: $GV after 1, 2, 4, 8, 8 ... s (C++: every 10 s)
+STICK_MS = 10000  # a set needed again this soon after the last try did not take effect
 HB_ACK = 165
 
 
@@ -35,8 +39,16 @@ class EvseMonitor:
         self._bad_seen = 0
         self.hb_ok = False
         self.hb_armed = False
-        self._soft_pending = False
         self.max_known = 0  # the controller's saved maximum as the gateway knows it (A)
+        self._bo = {}  # set backoff: "s" state / "c" current / "v" voltage -> [cmd, ms, n]
+        self.clock = ticks_ms  # the tests step their own
+        self._faults = False  # a fault was seen: read the trip counters again
+        self.ctl_timer = False  # the controller runs its own delay timer and we leave it so
+        self._need_timer = False
+        self._timer_flag = False  # the controller reports its timer in vflags (8.1.0+)
+        self._pud = config.get("pause_uses_disabled")
+        self._feed_mv = 0  # voltage from a feed (POST /status, MQTT); wins over the setting
+        self._sv_mv = 0  # what $SV last set (volatile: 0 after a controller boot)
         self.on_unplug = []  # callbacks fn() at the end of a session
         self.on_button = None  # fn(press) for $AN: "0" short, "1" long
         self.on_wifi_request = None  # fn(mode) for $WF: "00" AP, "01" client, "02" AP default
@@ -45,13 +57,22 @@ class EvseMonitor:
     def _config_changed(self, keys):
         if "heartbeat_interval" in keys or "heartbeat_current" in keys:
             self.hb_armed = False
-        if "max_current_soft" in keys:
-            self._soft_pending = True
-            self._wake.set()
+        if "pause_uses_disabled" in keys:
+            self._pud = self.config.get("pause_uses_disabled")
+        if "delay_timer_owner" in keys:
+            self._need_timer = True
+        self._wake.set()
 
     def poke(self):
         """Re-evaluate the target now (called when claims change)."""
         self._wake.set()
+
+    def set_voltage(self, volts):
+        """Mains voltage from a feed: sent to the controller ($SV, volatile) so that its power
+        and energy figures use it, as the C++ gateway does."""
+        if 50 <= volts <= 500:
+            self._feed_mv = int(volts) * 1000
+            self._wake.set()
 
     # -- async lines (runs inside the reader task: no awaiting here) ---------------
     def _on_async(self, ln):
@@ -61,7 +82,7 @@ class EvseMonitor:
         m = self.m
         if ln.name == "AT":
             v = M.parse_at(ln.fields)
-            if v is None or not M.valid_state(v[0]):
+            if v is None:
                 return
             if v[0] != m.state or v[3] != m.vflags:
                 self._state_known = False
@@ -75,6 +96,7 @@ class EvseMonitor:
             self.hb_armed = False
             self._pilot_known = False
             self._state_known = False
+            self._sv_mv = 0
             self._wake.set()
         elif ln.name == "ST":  # legacy async state
             self._state_known = False
@@ -89,9 +111,13 @@ class EvseMonitor:
     def _apply_state(self, state, pilot_state, vflags):
         m = self.m
         was_connected = m.vehicle
+        if state != m.state and M.is_fault(state):
+            self._faults = True  # the controller counts every trip: $GF is read again
         m.set("state", state)
         m.pilot_state = pilot_state
         m.set("vflags", vflags)
+        if vflags & M.VF_TIMER_ON:
+            self._timer_flag = True
         self._state_known = True
         if state != 3 and m.amp_ma:
             m.set("amp_ma", 0)
@@ -107,17 +133,17 @@ class EvseMonitor:
                 print("monitor: unplug hook", repr(e))
 
     # -- commands ------------------------------------------------------------------
-    async def _cmd(self, cmd):
+    async def _cmd(self, cmd, retries=None):
         """Command returning the reply Line; None on timeout (logged by counters)."""
         try:
-            return await self.rapi.command(cmd)
+            return await self.rapi.command(cmd, retries=retries)
         except RapiTimeout:
             return None
         except RapiError:
             return None
 
     async def _probe(self):
-        ln = await self._cmd("$GV")
+        ln = await self._cmd("$GV", 0)
         if ln is None or not ln.ok or len(ln.fields) < 2:
             return False
         if M.parse_version(ln.fields[1]) is None:
@@ -126,21 +152,12 @@ class EvseMonitor:
         self.m.protocol = ln.fields[1]
         return True
 
-    async def _boot(self):
-        """Read settings after first contact or a controller reboot; re-arm heartbeat.
-        The sequence runs rarely, so its code is imported for it and dropped after."""
+    async def _cold(self, fn):
+        """Run a rare job from rapi/boot.py; the module is dropped after."""
         from rapi import boot
 
         try:
-            return await boot.boot(self)
-        finally:
-            drop("rapi.boot")
-
-    async def heartbeat_setup(self):
-        from rapi import boot
-
-        try:
-            return await boot.heartbeat_setup(self)
+            return await getattr(boot, fn)(self)
         finally:
             drop("rapi.boot")
 
@@ -148,7 +165,8 @@ class EvseMonitor:
         ln = await self._cmd("$GC")
         if ln and ln.ok:
             v = M.parse_ints(ln.fields, 4)
-            if v and 6 <= v[0] <= v[2] <= v[1] <= 80 and v[3] <= v[1]:
+            # the saved maximum may exceed the hardware one: $SC n M lowers only the latter
+            if v and 6 <= v[0] <= v[2] <= v[1] <= 80 and v[3] <= 80:
                 return v
         return None
 
@@ -178,7 +196,9 @@ class EvseMonitor:
         ln = await self._cmd("$GS")
         if ln and ln.ok:
             v = M.parse_gs(ln.fields)
-            if v and M.valid_state(v[0]) and v[2] <= 5:
+            # any state code is taken (D9 and later controllers add some): the double read
+            # below guards against corruption, actionable() against acting on a strange one
+            if v and 0 <= v[0] <= 255:
                 return v
         return None
 
@@ -247,6 +267,35 @@ class EvseMonitor:
                 await self._pulse()
 
     # -- target --------------------------------------------------------------------
+    def _may(self, key, cmd):
+        """May this set go out now? A set that is needed again within STICK_MS of its last
+        try did not take effect (refused, or undone by the controller): the next try waits
+        2, 4 ... 64 s, and /status set_retry says so, instead of a resend every second."""
+        now = self.clock()
+        b = self._bo.get(key)
+        n = 0
+        if b is not None and b[0] == cmd:
+            gap = ticks_diff(now, b[1])
+            wait = 1000 << b[2] if b[2] else 0
+            if gap < wait:
+                return False
+            if gap < wait + STICK_MS:
+                n = min(b[2] + 1, 6)
+        self._bo[key] = [cmd, now, n]
+        if n:
+            self.m.set("set_retry", "%s %d %d" % (cmd, n, 1 << n))
+            print("rapi: %s did not take effect, try %d, next in %d s" % (cmd, n + 1, 1 << n))
+        return True
+
+    def _state_cmd(self, on):
+        """The command that moves the controller to the target state, or None."""
+        st = self.m.state
+        if on:
+            return "$FE" if st >= 254 else None
+        if self._pud:  # pause_uses_disabled: $FD (hard stop) instead of sleep
+            return "$FD" if st != 255 else None
+        return "$FS" if st < 254 else None
+
     async def apply(self):
         """Bring the controller to the claims' target. Sends a set command only when the
         controller's known state differs; after an unanswered set it re-reads first, so a
@@ -255,21 +304,33 @@ class EvseMonitor:
         m = self.m
         if not m.evse_connected:
             return True
-        if self._soft_pending:
-            await self._save_soft_max()
+        sent = False
+        mv = self._feed_mv or self.config.get("voltage") * 1000
+        if mv and mv != self._sv_mv and self._may("v", "$SV %d" % mv):
+            sent = True
+            ln = await self._cmd("$SV %d" % mv)
+            if ln is not None and ln.ok:
+                self._sv_mv = mv
+                m.set("voltage_mv", mv)
         if not self._state_known and not await self._read_gs():
             return False
-        if M.is_fault(m.state) or m.state == 0:
-            return True
-        props, _ = self.claims.target()
-        want_on = props["state"] == "active"
-        if want_on and m.state >= 254:
-            ln = await self._cmd("$FE")
-            self._state_known = False
-            if ln and ln.ok:
-                await self._read_gs()
-        elif not want_on and m.state < 254:
-            ln = await self._cmd("$FS")
+        if not M.actionable(m.state):
+            return True  # starting, a fault or a state we do not know: not ours to change
+        props, win = self.claims.target()
+        on = props["state"] == "active"
+        cmd = self._state_cmd(on)
+        if cmd and self.ctl_timer and cmd != "$FD" and m.state != 255:
+            # the controller's own delay timer is left in charge: without a claim on the
+            # state it decides; a claim goes through its manual override ($F1, a button
+            # press), since it would undo $FE / $FS within a second. $F1 toggles, so it
+            # goes out only when a fresh reading still differs from the target.
+            cmd = None
+            if "state" in win and await self._read_gs() and self._state_cmd(on):
+                cmd = "$F1"
+        # $F1 toggles: which way it is meant to go is part of what is backed off
+        if cmd and self._may("s", cmd if cmd != "$F1" else "$F1 " + props["state"]):
+            sent = True
+            ln = await self._cmd(cmd)
             self._state_known = False
             if ln and ln.ok:
                 await self._read_gs()
@@ -277,13 +338,22 @@ class EvseMonitor:
             return False
         # after that read: the controller's maximum may have changed the target
         amps = self.claims.target()[0]["charge_current"]
-        if amps != m.pilot:
-            self._pilot_known = False
-            ln = await self._cmd("$SC %d V" % amps)
-            # only the expected echo is trusted; anything else is re-read (and confirmed)
-            if ln is not None and ln.ok and ln.fields == [str(amps)]:
-                m.set("pilot", amps)
-                self._pilot_known = True
+        if amps != m.pilot and 6 <= amps <= m.hw_max_a:
+            cmd = "$SC %d V" % amps
+            if self._may("c", cmd):
+                sent = True
+                self._pilot_known = False
+                ln = await self._cmd(cmd)
+                # only the expected echo is trusted; anything else is re-read (and confirmed)
+                if ln is not None and ln.ok and ln.fields == [str(amps)]:
+                    m.set("pilot", amps)
+                    self._pilot_known = True
+        if not sent and m.set_retry:
+            for b in self._bo.values():
+                if ticks_diff(self.clock(), b[1]) < STICK_MS + (1000 << b[2]):
+                    break
+            else:
+                m.set("set_retry", "")
         m.commit()
         return self._state_known and self._pilot_known
 
@@ -292,14 +362,6 @@ class EvseMonitor:
 
         try:
             await boot.restore_max(self, seen)
-        finally:
-            drop("rapi.boot")
-
-    async def _save_soft_max(self):
-        from rapi import boot
-
-        try:
-            await boot.save_soft_max(self)
         finally:
             drop("rapi.boot")
 
@@ -314,17 +376,29 @@ class EvseMonitor:
         m.commit()
         self._need_boot = True
         self._state_known = self._pilot_known = False
+        self._sv_mv = 0
+        self.rapi.forget_ids()
+
+    async def _quiet(self, ms):
+        """Wait before the next probe; as soon as the controller is heard from (a reply to a
+        heartbeat pulse, an $AT, an $AB) the wait ends."""
+        heard = self.rapi.last_rx_ms
+        while ms > 0 and self.rapi.last_rx_ms == heard:
+            await sleep_ms(100)
+            ms -= 100
 
     async def run(self):
         m = self.m
+        wait = 0
         while True:
             t0 = ticks_ms()
             tick = TICK_MS
             self._wake.clear()
             if self._need_boot or not m.evse_connected:
                 if await self._probe():
+                    wait = 0
                     self._need_boot = False
-                    if await self._boot():
+                    if await self._cold("boot"):
                         m.set("rapi_connected", True)
                         m.set("evse_connected", True)
                         m.commit()
@@ -333,8 +407,13 @@ class EvseMonitor:
                         await self.apply()
                     else:
                         self._need_boot = True
-                elif m.evse_connected:
-                    self._lost()
+                else:
+                    if m.evse_connected:
+                        self._lost()
+                    # no answer: probe again after 1, 2, 4, 8 s, not at the tick's pace
+                    wait = min(PROBE_MAX_MS, wait * 2 or 1000)
+                    await self._quiet(wait)
+                    continue
             else:
                 # a new target goes out before the routine polls; one that could not be
                 # confirmed is tried again within RETRY_MS (Stop on a noisy link must not
@@ -357,7 +436,13 @@ class EvseMonitor:
     async def _poll(self, now):
         m = self.m
         if not self.hb_armed:
-            await self.heartbeat_setup()
+            await self._cold("heartbeat_setup")
+        if self._faults:
+            await self._cold("read_faults")
+        timer = m.vflags & M.VF_TIMER_ON
+        if self._need_timer or (timer and not self.ctl_timer) or \
+                (self.ctl_timer and self._timer_flag and not timer):
+            await self._cold("delay_timer")
         await self._apply_if_poked()
         if m.charging:
             await self._read_gg()

@@ -120,6 +120,7 @@ async def ws(app, req):
     w = req.writer
     await write(w, W.handshake(req).encode())
     peer = Peer()
+    peer.ap = app.via_ap(req)  # a phone on the AP during the handover: see net/wifi.py
     peers.append(peer)
     gw.bus.subscribe(peer.push)
     sender = None

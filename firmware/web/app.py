@@ -5,6 +5,11 @@
 # and system groups are used rarely (a few requests a day), so they are dropped again after
 # each request: their code does not sit in the ESP32's heap. The handlers only translate
 # HTTP to calls on the Gateway container `gw`; auth and the captive portal live here.
+#
+# Who is asking decides two things, read per request from the socket and the radio (never from
+# a remembered mode): a client on our access point (its address in the AP's /24) while the
+# gateway has no home network is the first setup, answered without HTTP auth; only such a
+# client is ever redirected to the portal, and only to the AP address the board reports.
 import binascii
 import sys
 
@@ -15,7 +20,6 @@ try:
     _HERE = __file__.rsplit("/", 1)[0]
 except NameError:  # frozen: no __file__
     _HERE = "web"
-AP_IP = "192.168.4.1"
 MASK = "_DUMMY_PASSWORD"
 # (method, path, module, handler). A path ending in "#" takes an integer ("/claims/20").
 ROUTES = (
@@ -56,6 +60,9 @@ ROUTES = (
 COLD = ("settings", "system")  # imported per request, then dropped
 # GET routes that act (or open the live socket): no page of another site may call them
 ACTING_GETS = ("/divertmode", "/shaper", "/savenetwork", "/restart", "/reset", "/r", "/rapi", "/ws")
+# what phones and laptops fetch to find out whether they are behind a captive portal
+PROBES = ("/generate_204", "/gen_204", "/hotspot-detect.html", "/library/test/success.html",
+          "/connecttest.txt", "/ncsi.txt", "/redirect", "/canonical.html", "/success.txt")
 
 
 def _eq(a, b):
@@ -98,6 +105,9 @@ class App:
     def __init__(self, gw, static_dir=None, max_conn=4, max_ws=2):
         board = getattr(gw, "board", None)
         self.gw = gw
+        self.ap_ip = getattr(board, "ap_ip", "192.168.4.1")
+        port = getattr(board, "http_port", 80)
+        self.portal = "http://%s%s/" % (self.ap_ip, "" if port == 80 else ":%d" % port)
         self.static = static_dir or getattr(board, "static_dir", None) or _HERE + "/static"
         self.max_ws = max_ws
         self.peers = []  # open WebSockets (web/api_status.py)
@@ -111,9 +121,25 @@ class App:
             v = None
         return default if v is None else v
 
-    def ap_mode(self):
+    def via_ap(self, req):
+        """The client is a station on our access point (its address is in the AP's /24)."""
+        ip = getattr(req, "peer", None)
+        if ip is None:
+            ip = req.peer = peer_ip(req.writer)
+        return bool(ip) and ip[:ip.rfind(".")] == self.ap_ip[:self.ap_ip.rfind(".")]
+
+    def setup_open(self, req):
+        """First setup: the request came over the AP while the gateway has no home network
+        (asked of the radio now). Never true for a client on the home network."""
         w = getattr(self.gw, "wifi", None)
-        return w is not None and getattr(w, "mode", None) == "AP"
+        return w is not None and self.via_ap(req) and w.setup_open()
+
+    def ap_peers(self):
+        """Some open WebSocket came over the AP (it is pushed every status change)."""
+        for p in self.peers:
+            if getattr(p, "ap", False):
+                return True
+        return False
 
     def later(self, fn, *args):
         """Run fn(*args) after restart_delay_ms, once the reply has gone out."""
@@ -132,6 +158,9 @@ class App:
 
     # ---------------------------------------------------------------- dispatch
     async def handle(self, req):
+        r = self.captive(req)
+        if r is not None:
+            return r
         denied = self.check_auth(req) or self.check_site(req)
         if denied is not None:
             return denied
@@ -141,6 +170,10 @@ class App:
         if m == "405":
             return {"msg": "method not allowed"}, 405
         mod, fn, req.arg = m
+        if mod == "status" and req.method == "GET":
+            w = getattr(self.gw, "wifi", None)
+            if w is not None and getattr(w, "state", "") == "joined" and self.via_ap(req):
+                w.address_shown()  # the phone on the AP gets the new address in this answer
         name = "web.api_" + mod
         try:
             h = getattr(__import__(name, None, None, (fn,)), fn)
@@ -168,7 +201,7 @@ class App:
         pw = self.cfg("www_password", "")
         if not user and not pw:
             return None
-        if self.ap_mode():  # AP-only: the setup portal stays reachable (as the C++ gateway)
+        if self.setup_open(req):  # first setup over the AP: no home network, no auth yet
             return None
         h = req.header("authorization")
         if h[:6].lower() == "basic ":
@@ -209,28 +242,46 @@ class App:
     def index(self):
         return File(self.static + "/index.html", gz=True)
 
+    def own_host(self, host):
+        if host == self.ap_ip:
+            return True
+        w = getattr(self.gw, "wifi", None)
+        if w is not None and host == getattr(w, "sta_ip", None):
+            return True
+        name = self.cfg("hostname", "openevse").lower()
+        return host == name or host == name + ".local"
+
+    def captive(self, req):
+        """302 to the portal for a GET from a station on our AP while the AP is up, when it
+        is an OS captive probe or names a host that is not this gateway; else None."""
+        if req.method != "GET":
+            return None
+        w = getattr(self.gw, "wifi", None)
+        if w is None or not self.via_ap(req) or not w.ap.active():
+            return None
+        host = req.header("host").split(":")[0].lower()
+        if req.path in PROBES or (host and not self.own_host(host)):
+            return "", 302, {"Location": self.portal}
+        return None
+
     def not_found(self, req):
         if req.method == "GET" and req.path in ("/", "/index.html"):
-            host = req.header("host").split(":")[0]
-            # captive portal: a phone asking for some other site by name is sent to us
-            if req.path == "/" and self.ap_mode() and host and not _is_ip(host) and \
-                    host != "localhost" and not host.startswith(self.cfg("hostname", "openevse")):
-                return _redirect()
             return self.index()
-        if self.ap_mode():
-            return _redirect()
-        return "", 404
+        return {"msg": "not found"}, 404
 
 
-def _is_ip(h):
-    for c in h:
-        if c not in "0123456789.":
-            return False
-    return True
-
-
-def _redirect():
-    return "", 302, {"Location": "http://%s/" % AP_IP}
+def peer_ip(writer):
+    """The client's IPv4 address as text, "" when unknown: the ESP32 port gives (ip, port),
+    the unix port a raw sockaddr_in (address in bytes 4-7)."""
+    try:
+        a = writer.get_extra_info("peername")
+    except (AttributeError, KeyError, TypeError):
+        return ""
+    if isinstance(a, tuple):
+        return a[0]
+    if isinstance(a, (bytes, bytearray)) and len(a) >= 8:
+        return "%d.%d.%d.%d" % (a[4], a[5], a[6], a[7])
+    return ""
 
 
 def create_app(gw, static_dir=None):

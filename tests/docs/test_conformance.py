@@ -22,9 +22,11 @@ def test_table_is_current():
 
 def test_gateway_commands_are_simulated_and_tested():
     _, rows = rc.build()
-    used = [r for r in rows if r[3] != "-"]
+    n = len(rc.ORDER)
+    used = [r for r in rows if r[2 + n] != "-"]
     assert len(used) >= 15
-    for name, kind, sim, fw, tests in used:
+    for r in used:
+        name, kind, sims, tests = r[0], r[1], r[2:2 + n], r[-1]
         if kind == "command":
-            assert sim == "implemented", (name, sim)
-        assert tests != "-", name
+            assert "yes" in sims, (name, sims)  # some controller profile implements it
+        assert tests != "-", name  # a passing test asserted it on the virtual EVSE

@@ -7,8 +7,10 @@ A Rig runs one of three firmware forms (FORMS):
             ESP32-profile runtime (build/mp32: 32-bit, 56 KB heap growing once to ~110 KB)
   "frozen"  the firmware frozen into the ESP32-profile runtime (build/mp32-frozen)
   "mpy64"   the precompiled tree on the same profile built 64-bit (build/mp64; bench only)"""
+import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,6 +30,20 @@ MP32_FROZEN = os.path.join(ROOT, "build", "mp32-frozen", "micropython")
 MP64 = os.path.join(ROOT, "build", "mp64", "micropython")  # the same profile, 64-bit (bench)
 MPY_TREE = os.path.join(ROOT, "build", "unix-mpy")
 FORMS = ("src", "mpy", "frozen", "mpy64")
+AP_IP = "127.0.4.1"  # boards/unix/board.py ap_ip: the access point's address on the PC
+PHONE_IP = "127.0.4.2"  # a phone on that AP: requests come from the AP's network
+PROBE = os.path.join(ROOT, "tests", "system", "mpy", "stallprobe.py")
+_IPV4 = re.compile(rb"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+
+
+def foreign_addresses(data):
+    """IPv4 addresses outside 127.0.0.0/8 named in data (bytes or str): on the PC nothing may
+    point a client anywhere else. 0.0.0.0 is "no address" (/status ipaddress while the gateway
+    has none), not a place to go."""
+    if isinstance(data, str):
+        data = data.encode()
+    return [m.group(0).decode() for m in _IPV4.finditer(data)
+            if m.group(1) != b"127" and m.group(0) != b"0.0.0.0"]
 
 
 def _newest_source():
@@ -52,8 +68,9 @@ def ensure_form(form):
                             "--target", "unix", "--quiet"], cwd=ROOT, check=True)
     binary, build = {"mpy": (MP32, "plain"), "mpy64": (MP64, "x64"),
                      "frozen": (MP32_FROZEN, "frozen")}[form]
-    if not os.path.exists(binary) or (form == "frozen" and
-                                      os.path.getmtime(binary) < _newest_source()):
+    wlan = os.path.getmtime(os.path.join(ROOT, "boards", "unix", "wlan.py"))  # frozen in all
+    if not os.path.exists(binary) or os.path.getmtime(binary) < wlan or (
+            form == "frozen" and os.path.getmtime(binary) < _newest_source()):
         subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_runtime.py"), build],
                        cwd=ROOT, check=True)
 
@@ -77,17 +94,21 @@ def heap_total(form, env=None):
     return _totals[key]
 
 
-def form_command(form, heap=None):
-    """(argv, environment additions) that start the firmware in `form`."""
+def form_command(form, heap=None, probe=False):
+    """(argv, environment additions) that start the firmware in `form`; probe: with the
+    loop-stall probe (tests/system/mpy/stallprobe.py; src and frozen forms)."""
     if form == "src":
         args = [MPY] + (["-X", "heapsize=" + heap] if heap else [])
-        return args + [os.path.join(ROOT, "firmware", "main.py")], {"MICROPYPATH": MICROPYPATH}
+        main = PROBE if probe else os.path.join(ROOT, "firmware", "main.py")
+        return args + [main], {"MICROPYPATH": MICROPYPATH}
     ensure_form(form)
     if form in ("mpy", "mpy64"):
         args = [MP32 if form == "mpy" else MP64] + (["-X", "heapsize=" + heap] if heap else [])
         return args + [os.path.join(MPY_TREE, "main.py")], {"MICROPYPATH": ".frozen:" + MPY_TREE}
     args = [MP32_FROZEN] + (["-X", "heapsize=" + heap] if heap else [])
-    return args + ["-c", "import startup; startup.main()"], {"MICROPYPATH": ".frozen"}
+    # the radio model is frozen into the runtime, as the chip's radio is in its firmware
+    return args + ([PROBE] if probe else ["-c", "import startup; startup.main()"]), {
+        "MICROPYPATH": ".frozen"}
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -117,7 +138,8 @@ class Rig:
     """One virtual EVSE + one firmware process."""
 
     def __init__(self, config=None, sim_kwargs=None, env=None, heap=None, form="src",
-                 http_port=None):
+                 http_port=None, wlan=None, probe=False, profile="8.2.3"):
+        """profile: which controller the virtual EVSE models (sim.controller.PROFILES)."""
         self.tmp = tempfile.mkdtemp(prefix="oevse-")
         self.data = os.path.join(self.tmp, "data")
         os.makedirs(self.data)
@@ -125,22 +147,29 @@ class Rig:
             with open(os.path.join(self.data, "config.json"), "w") as f:
                 json.dump(config, f)
         self.link = os.path.join(self.tmp, "evse.tty")
-        kw = {"ev_connected": False}
+        kw = {"ev_connected": False, "profile": profile}
         kw.update(sim_kwargs or {})
         self.sim = SimServer(link=self.link, control_port=0, **kw).start()
         self.http_port = http_port or free_port()
+        # the radio model's world (boards/unix/wlan.py): the default networks unless given
+        self.wlan_path = os.path.join(self.tmp, "wlan.json")
+        self.wlan_state = os.path.join(self.tmp, "wlan-state.json")
+        if wlan is not None:
+            self.set_world(wlan)
         self.extra_env = {"DNS_PORT": str(free_port(socket.SOCK_DGRAM)),
-                          "MDNS_PORT": str(free_port(socket.SOCK_DGRAM))}
+                          "MDNS_PORT": str(free_port(socket.SOCK_DGRAM)),
+                          "SIM_WLAN": self.wlan_path, "SIM_WLAN_STATE": self.wlan_state}
         self.extra_env.update(env or {})
         self.heap = heap
         self.form = form
+        self.probe = probe
         self.fw = None
         self.log_path = os.path.join(self.tmp, "firmware.log")
         self.start_firmware()
 
     # -- firmware process ------------------------------------------------------
     def start_firmware(self):
-        args, extra = form_command(self.form, self.heap)
+        args, extra = form_command(self.form, self.heap, self.probe)
         env = firmware_env(self.link, self.http_port, self.data, self.extra_env)
         env.update(extra)
         self._log = open(self.log_path, "ab")
@@ -164,6 +193,13 @@ class Rig:
         self.stop_firmware()
         self.start_firmware()
         self.wait_http()
+
+    def wait_exit(self, timeout=15):
+        """The firmware's exit code once it has ended (3: it reset itself)."""
+        rc = self.fw.wait(timeout)
+        self._log.close()
+        self.fw = None
+        return rc
 
     def log(self):
         with open(self.log_path, "rb") as f:
@@ -220,6 +256,69 @@ class Rig:
         self.wait_http(timeout)
         return wait_for(lambda: self.status().get("evse_connected") == 1, timeout,
                         what="evse_connected\n" + self.log()[-2000:])
+
+    def phone(self, method, path, body=None, headers=None, host=AP_IP, timeout=5):
+        """A request as a phone on the gateway's access point makes it: from the AP's network
+        (PHONE_IP) to the AP address. Returns (status, headers dict, body: JSON or text);
+        redirects are not followed."""
+        c = http.client.HTTPConnection(AP_IP, self.http_port, timeout=timeout,
+                                       source_address=(PHONE_IP, 0))
+        hdrs = {"Host": host}
+        hdrs.update(headers or {})
+        data = None
+        if body is not None:
+            if isinstance(body, dict):
+                data = json.dumps(body).encode()
+                hdrs.setdefault("Content-Type", "application/json")
+            else:
+                data = body.encode() if isinstance(body, str) else body
+                hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            c.request(method, path, data, hdrs)
+            r = c.getresponse()
+            raw = r.read()
+            h = dict((k.lower(), v) for k, v in r.getheaders())
+            code = r.status
+        finally:
+            c.close()
+        try:
+            return code, h, json.loads(raw)
+        except ValueError:
+            return code, h, raw.decode(errors="replace")
+
+    # -- the radio model -------------------------------------------------------------
+    def set_world(self, world):
+        """Replace the radio model's world (networks up or down, stations on our AP, ...)."""
+        self.world = world
+        tmp = self.wlan_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(world, f)
+        os.replace(tmp, self.wlan_path)
+
+    def change_world(self, **kw):
+        """Change top-level keys of the world; net=(ssid, dict) changes one network."""
+        w = json.loads(json.dumps(self.world))
+        net = kw.pop("net", None)
+        if net:
+            for n in w["networks"]:
+                if n["ssid"] == net[0]:
+                    n.update(net[1])
+        w.update(kw)
+        self.set_world(w)
+
+    def radio(self):
+        """The radio model's own view (SIM_WLAN_STATE): connected, ap_active, counters..."""
+        with open(self.wlan_state) as f:
+            return json.load(f)
+
+    def stalls(self):
+        """(worst loop stall outside scans, worst scan stall) in ms from the probe's log."""
+        last = (0, 0)
+        for line in self.log().splitlines():
+            if line.startswith("STALL "):
+                a, b = line.split()[1:3]
+                last = (int(a), int(b))
+        return last
 
     # -- the virtual EVSE ----------------------------------------------------------
     def evse(self):

@@ -139,7 +139,7 @@ class Soak:
                     free, used = st["free_heap"], st["heap_used"]
                     res["samples"].append((round(time.monotonic() - t0, 1), free, used))
                     res["total"] = max(res["total"] or 0, free + used)
-                    low = free if low is None else min(low, free, st["heap_min"])
+                    low = free if low is None else min(low, free)  # this cycle's own samples
                     if not scanned and cycle == 0 and phase > 0.5:
                         scanned = rig.get("/scan", timeout=10)[0] == 200
                     if not saved and cycle == 1 and phase > 0.5:

@@ -29,6 +29,7 @@ def test_every_gateway_command_round_trips(tmp_path):
                 "$SC 4 V", "$F0 1", "$FB 2", "$GT", "$GD", "$G0", "$XX"]
         res, tail = run_mpy_rapi(link, cmds)
         st = sim.state()
+        done = [e["name"] for e in sim.executed(tuple(set(c.split(" ")[0] for c in cmds)))]
     assert res["$GV"]["fields"] == ["8.2.3", "5.2.1"]
     assert len(res["$GC"]["fields"]) == 4 and res["$GC"]["fields"][0] == "6"
     assert len(res["$GS"]["fields"]) == 4
@@ -47,6 +48,7 @@ def test_every_gateway_command_round_trips(tmp_path):
     assert tail["success"] == len(cmds)
     # volatile sets never wrote the controller's EEPROM current
     assert st["eeprom"]["max_l2"] == 32
+    assert sorted(done) == sorted(c.split(" ")[0] for c in cmds)  # each executed once
 
 
 def test_plug_enable_charge_follow_pilot_unplug(rig):
@@ -95,7 +97,7 @@ def test_corrupted_link_never_reports_wrong_state_nor_applies_twice(rig):
     r = rig
     r.plug()
     wait_for(lambda: r.status()["state"] == 3, 8, what="charging")
-    log0 = len(r.sim.log_since(0))
+    log0 = r.sim.log_len()
     r.sim.set_faults(corrupt_out=0.05, corrupt_in=0.01)
     seen_states = set()
     reported = set()
@@ -120,13 +122,13 @@ def test_corrupted_link_never_reports_wrong_state_nor_applies_twice(rig):
     stats = r.evse()["stats"]
     assert stats["bytes_corrupted_out"] > 100 and stats["bytes_corrupted_in"] > 5, stats
     assert reported <= seen_states | {0}, (reported, seen_states)
-    sets = _set_cmds(r.sim.log_since(log0))
+    sets = _set_cmds(r.sim.executed(("$SC", "$FE", "$FS", "$FD", "!heartbeat-expired"), log0))
     # the gateway only sends a set when the controller differs from the target: the same
     # command executed twice in a row means a lost reply was retried blindly
     for a, b in zip(sets, sets[1:]):
         assert a != b or a == ("heartbeat-miss",), sets
     # pulses run apart from the polls, so the noise never starves the supervision
-    pulses = [e["t_ms"] for e in r.sim.log_since(log0) if e["name"] == "$SY" and not e["args"]]
+    pulses = [e["t_ms"] for e in r.sim.executed("$SY", log0) if not e["args"]]
     gaps = sorted(b - a for a, b in zip(pulses, pulses[1:]))
     print("noise: %d pulses received in 60 s, longest gap %d ms (heartbeat interval 5000 ms)"
           % (len(pulses), gaps[-1]))
@@ -162,13 +164,13 @@ def test_reboot_mid_charge_reapplies_heartbeat_and_current(rig):
     assert r.post("/override", {"charge_current": 11})[0] == 201
     wait_for(lambda: r.evse()["state"] == 3 and r.evse()["current_a"] == 11, 8, what="charging at 11 A")
     boots = r.evse()["boots"]
-    n0 = len(r.sim.log_since(0))
+    n0 = r.sim.log_len()
     r.sim.reboot()
     wait_for(lambda: r.evse()["boots"] > boots, 10, what="controller rebooted")
     # after boot the controller is back at its EEPROM max; the gateway re-applies 11 A volatile
     wait_for(lambda: r.evse()["current_a"] == 11 and r.evse()["state"] == 3, 10, what="11 A re-applied")
     time.sleep(2.5)
-    after = [(e["name"], e["args"]) for e in r.sim.log_since(n0)]
+    after = [(e["name"], e["args"]) for e in r.sim.executed(("$GY", "$SY", "$SC"), n0)]
     # heartbeat: settings live in the controller's EEPROM, so the gateway checks them ($GY)
     # and re-arms only if they differ; pulses resume after the boot
     assert ("$GY", []) in after, after
@@ -186,7 +188,7 @@ def test_front_button_toggles_the_override_and_asks_for_the_access_point(rig_fac
     r.plug()
     wait_for(lambda: r.evse()["state"] == 3, 8, what="charging")
     # the gateway took the button once ($FF B 0, saved in the controller's EEPROM)
-    ff = [e for e in r.sim.log_since(0) if e["name"] == "$FF"]
+    ff = r.sim.executed("$FF")
     assert [e["args"] for e in ff] == [["B", "0"]], ff
     assert r.evse()["eeprom"]["flags"] & 0x8000
     # short press -> $AN 0 -> manual override "disabled": the EVSE sleeps and stays asleep
@@ -214,4 +216,4 @@ def test_front_button_toggles_the_override_and_asks_for_the_access_point(rig_fac
     wait_for(lambda: r.evse()["boots"] > boots, 10, what="controller rebooted")
     wait_for(lambda: r.status()["evse_connected"] == 1 and r.evse()["state"] == 3, 15,
              what="back and charging")
-    assert len([e for e in r.sim.log_since(0) if e["name"] == "$FF"]) == 1
+    assert len(r.sim.executed("$FF")) == 1

@@ -94,10 +94,16 @@ def test_config_atomic_save_and_load():
         with open(path, "w") as f:
             f.write("{broken")
         cfg3 = config.Config(path)
-        cfg3.load()  # a corrupt file falls back to defaults
-        assert cfg3.get("mqtt_server") == ""
+        cfg3.load()  # a corrupt file falls back to the last good copy
+        assert cfg3.get("mqtt_server") == "emonpi" and "restored" in cfg3.note
+        os.remove("test_cfg_tmp.good")
+        with open(path, "w") as f:
+            f.write("{broken")
+        cfg4 = config.Config(path)
+        cfg4.load()  # ... and without one to the defaults, said so
+        assert cfg4.get("mqtt_server") == "" and "defaults" in cfg4.note
     finally:
-        for p in (path, path + ".tmp"):
+        for p in (path, path + ".tmp", path + ".bad", "test_cfg_tmp.good", "test_cfg_tmp.good.tmp"):
             if _exists(p):
                 os.remove(p)
 
@@ -129,11 +135,32 @@ def test_model_publishes_status_keys():
     m.set("voltage_mv", 230000)
     m.commit()
     d = got[-1]
-    assert d["state"] == 3 and d["status"] == "active" and d["amp"] == 16000
+    assert d["state"] == 3 and d["amp"] == 16000
+    assert "status" not in d  # the claims' target, published by the gateway
     assert d["voltage"] == 230 and d["power"] == 3680
     m.set("state", 3)
     m.commit()
     assert len(got) == 1  # no change, no event
+
+
+def test_model_never_shows_the_transient_state_0():
+    bus = Bus()
+    got = []
+    bus.subscribe(got.append)
+    m = M.EvseModel(bus)
+    m.set("state", 254)
+    m.commit()
+    m.set("state", 0)  # after $FE the controller passes through 0 (starting)
+    m.commit()
+    assert m.state == 0 and m.status()["state"] == 254
+    m.set("state", 3)
+    m.commit()
+    assert [d["state"] for d in got] == [254, 3]
+    m.set("state", 0x10)  # a code rapi.md does not list (a D9 PP fault): shown as it is
+    m.commit()
+    assert got[-1]["state"] == 16 and not m.charging
+    assert not M.actionable(16) and M.is_fault(16) and not M.actionable(0)
+    assert M.actionable(254) and M.actionable(2) and not M.actionable(0x42)
 
 
 def test_dns_reply_answers_a_only():
@@ -231,3 +258,48 @@ def test_gateway_heap_sample_tracks_the_lowest_free():
     hog = None  # noqa: F841
     gw.sample_heap()
     assert gw.heap_free > gw.heap_min  # the lowest is kept after memory is freed
+
+
+def test_watchdog_task_feeds_at_once_and_boot_count_reads_back():
+    # the hardware watchdog (30 s on the chip) must be fed from the first second on
+    import asyncio
+
+    import startup
+
+    class Board:
+        web_down_s = 60
+        mem = b""
+        fed = 0
+
+        def wdt_feed(self):
+            Board.fed += 1
+
+        def bootmem(self, data=None):
+            if data is None:
+                return Board.mem
+            Board.mem = data
+
+    class Srv:
+        listening = True
+
+    class App:
+        server = Srv()
+
+    real = startup.board
+    startup.board = Board()
+    try:
+        async def t():
+            try:
+                await asyncio.wait_for(startup._watchdog(App()), 0.05)
+            except asyncio.TimeoutError:
+                pass
+
+        asyncio.run(t())
+        assert Board.fed >= 1
+        assert startup._bootmem() == (0, "")
+        startup._bootmem(2, "OSError: x (board.py:1 f)")
+        assert startup._bootmem() == (2, "OSError: x (board.py:1 f)")
+        Board.mem = b"\xff\x00garbage"
+        assert startup._bootmem() == (0, "")  # unreadable memory is no failure count
+    finally:
+        startup.board = real

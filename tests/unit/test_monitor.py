@@ -18,7 +18,9 @@ def _line(text):
 
 class FakeRapi:
     """Answers like a charging controller; `lose` makes the next reply to a command
-    vanish after the controller executed it (a reply lost on the wire)."""
+    vanish after the controller executed it (a reply lost on the wire); `refuse` answers
+    $NK without executing; `timer` is the controller's delay timer ($GD), `clock` its
+    RTC as (hour, minute)."""
 
     def __init__(self):
         self.on_async = None
@@ -27,12 +29,20 @@ class FakeRapi:
         self.bad_lines = self.timeouts = 0  # the link's error counters (rapi/client.py)
         self.sent = []
         self.lose = set()
+        self.refuse = set()
         self.ecf = 0x0001  # $GE settings word
+        self.timer = [0, 0, 0, 0]
+        self.clock = (12, 0)
+        self.gf = [0, 0, 0]
+        self.mv = 240000
 
     async def command(self, cmd, timeout_ms=None, retries=None):
         self.sent.append(cmd)
         name = cmd.split(" ")[0]
-        if cmd.startswith("$SC"):
+        args = cmd.split(" ")[1:]
+        if name in self.refuse:
+            reply = "$NK"
+        elif cmd.startswith("$SC"):
             self.pilot = int(cmd.split(" ")[1])
             if not cmd.endswith(" V"):
                 self.max = self.pilot
@@ -43,15 +53,36 @@ class FakeRapi:
             reply = "$OK 6 32 %d %d" % (self.pilot, self.max)
         elif name == "$GE":
             reply = "$OK 32 %04x" % self.ecf
+        elif name == "$GF":
+            reply = "$OK %x %x %x" % tuple(self.gf)
+        elif name == "$GD":
+            reply = "$OK %d %d %d %d" % tuple(self.timer)
+        elif name == "$ST":
+            self.timer = [int(a) for a in args]
+            self.vflags = (self.vflags | 0x1000) if any(self.timer) else (self.vflags & ~0x1000)
+            reply = "$OK"
+        elif name == "$GT":
+            reply = "$OK 25 1 1 %d %d 0" % self.clock
+        elif name == "$SV":
+            self.mv = int(args[0])
+            reply = "$OK"
         elif cmd == "$FF B 0":
             self.ecf |= 0x8000
             reply = "$OK"
         elif name == "$FS":
             self.state = 254
             reply = "$OK"
+        elif name == "$FD":
+            self.state = 255
+            reply = "$OK"
         elif name == "$FE":
             self.state = 3
             reply = "$OK"
+        elif name == "$F1":
+            self.state = 3 if self.state >= 254 else 254
+            reply = "$OK"
+        elif name == "$GY":
+            reply = "$OK 5 6 0"
         else:
             reply = "$OK"
         if name in self.lose:
@@ -205,10 +236,10 @@ def test_heartbeat_pulses_between_slow_polls():
 
 def test_boot_takes_the_front_button_once():
     mon, rapi, cl, m = _monitor()
-    asyncio.run(mon._boot())
+    asyncio.run(mon._cold("boot"))
     assert rapi.sent.count("$FF B 0") == 1 and m.flags & 0x8000
     rapi.sent = []
-    asyncio.run(mon._boot())  # a controller reboot: already the gateway's (EEPROM)
+    asyncio.run(mon._cold("boot"))  # a controller reboot: already the gateway's (EEPROM)
     assert "$FF B 0" not in rapi.sent
 
 
@@ -232,3 +263,122 @@ def test_a_saved_maximum_that_rose_by_itself_is_set_back():
     asyncio.run(mon.apply())
     asyncio.run(mon.apply())
     assert m.max_a == 10 and rapi.pilot == 10 and rapi.sent.count("$SC 16") == 1
+
+
+def test_pause_uses_disabled_sends_fd_and_resumes():
+    mon, rapi, cl, m = _monitor()
+    mon.config.update({"pause_uses_disabled": True})
+    cl.set(C.CLIENT_MANUAL, C.MANUAL, {"state": "disabled"})
+    asyncio.run(mon.apply())
+    assert "$FD" in rapi.sent and "$FS" not in rapi.sent and rapi.state == 255
+    cl.release(C.CLIENT_MANUAL)
+    asyncio.run(mon.apply())
+    assert "$FE" in rapi.sent
+    assert rapi.state == 3
+    mon.config.update({"pause_uses_disabled": False})
+    cl.set(C.CLIENT_MANUAL, C.MANUAL, {"state": "disabled"})
+    asyncio.run(mon.apply())
+    assert rapi.state == 254 and rapi.sent.count("$FS") == 1
+
+
+def test_unknown_state_is_not_charging_and_resume_follows_it():
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon.apply())
+    m.set("amp_ma", 16000)
+    rapi.state = 0x10  # a D9 "PP missing", or any code rapi.md does not list
+    mon._on_async(_line("$AT 10 00 32 0100"))
+    cl.set(C.CLIENT_MANUAL, C.MANUAL, {"state": "disabled"})
+    asyncio.run(mon.apply())
+    assert m.state == 0x10 and not m.charging and m.amp_ma == 0
+    assert m.status()["state"] == 16
+    assert "$FS" not in rapi.sent  # a state the gateway does not know is left alone
+    rapi.state = 254  # the controller leaves it (asleep)
+    mon._on_async(_line("$AT fe 02 32 0100"))
+    cl.release(C.CLIENT_MANUAL)
+    asyncio.run(mon.apply())
+    assert rapi.sent.count("$FE") == 1 and rapi.state == 3 and m.state == 3
+
+
+def test_refused_set_backs_off_instead_of_resending_every_second():
+    mon, rapi, cl, m = _monitor()
+    t = [0]
+    mon.clock = lambda: t[0]
+    rapi.state = 254
+    rapi.refuse.add("$FE")
+    sends = []
+    for i in range(60):  # one apply a second for a minute, as the monitor's tick
+        mon._state_known = False
+        asyncio.run(mon.apply())
+        sends.append(rapi.sent.count("$FE"))
+        t[0] += 1000
+    assert sends[-1] <= 8, sends  # 0, 1, 3, 7, 15, 31 s ... not 60
+    assert sends[0] == 1 and sends[2] == 2  # the second try waits
+    assert m.set_retry.startswith("$FE ")
+    rapi.refuse.clear()
+    t[0] += 70000
+    mon._state_known = False
+    asyncio.run(mon.apply())
+    assert rapi.state == 3
+    t[0] += 80000
+    asyncio.run(mon.apply())
+    assert m.set_retry == ""
+
+
+def test_fault_counters_are_read_again_after_a_fault():
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon._cold("boot"))
+    assert m.gfci == 0
+    rapi.state, rapi.gf = 6, [1, 0, 0]  # a GFCI trip: the controller counts it
+    mon._state_known = False
+    asyncio.run(mon.apply())
+    assert m.state == 6 and mon._faults
+    mon._last_state_poll = mon._last_slow_poll = mon._last_energy_poll = 0
+    asyncio.run(mon._poll(0))
+    assert m.gfci == 1 and m.status()["gfcicount"] == 1 and not mon._faults
+
+
+def test_voltage_feed_goes_to_the_controller():
+    mon, rapi, cl, m = _monitor()
+    mon.set_voltage(230)
+    asyncio.run(mon.apply())
+    assert "$SV 230000" in rapi.sent and rapi.mv == 230000 and m.voltage_mv == 230000
+    n = len(rapi.sent)
+    asyncio.run(mon.apply())
+    assert not [c for c in rapi.sent[n:] if c.startswith("$SV")]  # sent once
+    mon._on_async(_line("$AB 00 8.2.3"))  # $SV is volatile: again after a controller boot
+    asyncio.run(mon.apply())
+    assert rapi.sent.count("$SV 230000") == 2
+    mon.set_voltage(5000)  # not a mains voltage: ignored
+    assert mon._feed_mv == 230000
+
+
+def test_delay_timer_is_taken_over_without_a_start_in_between():
+    mon, rapi, cl, m = _monitor()
+    rapi.timer, rapi.clock, rapi.state = [22, 0, 6, 0], (12, 30), 254
+    rapi.vflags |= 0x1000
+    asyncio.run(mon._cold("boot"))
+    # the window is now the gateway's, the controller's timer cleared (read back)
+    assert "$ST 0 0 0 0" in rapi.sent and rapi.timer == [0, 0, 0, 0]
+    assert mon.config.get("delay_timer") == "22:00-06:00" and m.timer == "22:00-06:00"
+    assert not mon.ctl_timer
+    # outside the window its claim pauses (priority 10): no $FE at any point
+    props, win = cl.target()
+    assert props["state"] == "disabled" and win["state"] == C.CLIENT_SCHEDULE
+    asyncio.run(mon.apply())
+    assert "$FE" not in rapi.sent and rapi.state == 254
+
+
+def test_delay_timer_left_to_the_controller_is_never_fought():
+    mon, rapi, cl, m = _monitor()
+    mon.config.update({"delay_timer_owner": "controller"})
+    rapi.timer, rapi.state = [22, 0, 6, 0], 254
+    rapi.vflags |= 0x1000
+    asyncio.run(mon._cold("boot"))
+    assert mon.ctl_timer and m.timer == "22:00-06:00" and "$ST 0 0 0 0" not in rapi.sent
+    for i in range(3):  # no claim on the state: the timer decides, nothing is sent
+        mon._state_known = False
+        asyncio.run(mon.apply())
+    assert not [c for c in rapi.sent if c in ("$FE", "$FS", "$F1")]
+    cl.set(C.CLIENT_MANUAL, C.MANUAL, {"state": "active"})  # the user starts a charge
+    asyncio.run(mon.apply())
+    assert rapi.sent.count("$F1") == 1 and "$FE" not in rapi.sent and rapi.state == 3

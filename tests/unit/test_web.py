@@ -293,20 +293,59 @@ def test_index_served_gzipped():
 
 def test_unknown_path_and_captive_portal():
     gw, app, c = _setup()
+    phone = "192.168.4.7"  # a station on the AP (192.168.4.0/24, the chip's default)
 
     async def t():
         r = await c.get("/nothing/here")
-        assert r.status_code == 404 and r.text == ""
+        assert r.status_code == 404 and r.json == {"msg": "not found"}
+        r = await c.get("/schedule")  # what Home Assistant's library asks: JSON, no redirect
+        assert r.status_code == 404 and r.json == {"msg": "not found"}
         r = await c.get("/generate_204")
         assert r.status_code == 404
-        gw.wifi.mode = "AP"
-        for p in ("/generate_204", "/hotspot-detect.html", "/connecttest.txt", "/nothing"):
-            r = await c.get(p)
+        gw.wifi.ap.on = True
+        gw.wifi.sta_up = False
+        # a client on the home network is never sent to the portal, AP up or not
+        r = await c.get("/generate_204", headers={"Host": "connectivitycheck.gstatic.com"})
+        assert r.status_code == 404
+        for p in ("/generate_204", "/hotspot-detect.html", "/connecttest.txt"):
+            r = await c.get(p, headers={"Host": "192.168.4.1"}, peer=phone)
             assert r.status_code == 302 and r.headers["Location"] == "http://192.168.4.1/", p
-        r = await c.get("/", headers={"Host": "connectivitycheck.gstatic.com"})
+        r = await c.get("/nothing", headers={"Host": "example.com"}, peer=phone)
         assert r.status_code == 302
-        r = await c.get("/", headers={"Host": "192.168.4.1"})
+        r = await c.get("/", headers={"Host": "connectivitycheck.gstatic.com"}, peer=phone)
+        assert r.status_code == 302
+        r = await c.get("/schedule", headers={"Host": "192.168.4.1"}, peer=phone)
+        assert r.status_code == 404 and r.json == {"msg": "not found"}  # our host: an API miss
+        r = await c.get("/", headers={"Host": "192.168.4.1"}, peer=phone)
         assert r.status_code == 200
+        r = await c.get("/status", headers={"Host": gw.config.get("hostname") + ".local:80"}, peer=phone)
+        assert r.status_code == 200
+        r = await c.post("/nothing", headers={"Host": "example.com"}, peer=phone)
+        assert r.status_code == 404  # only GETs are redirected
+        gw.wifi.ap.on = False
+        r = await c.get("/generate_204", headers={"Host": "example.com"}, peer=phone)
+        assert r.status_code == 404  # AP closed: no portal
+
+    run(t())
+
+
+def test_captive_redirect_names_the_boards_ap_address_and_port():
+    gw, app, c = _setup()
+
+    class Board:
+        ap_ip = "127.0.4.1"
+        http_port = 8080
+
+    gw.board = Board()
+    app = create_app(gw)
+    c = Client(app)
+    gw.wifi.ap.on = True
+
+    async def t():
+        r = await c.get("/generate_204", headers={"Host": "127.0.4.1:8080"}, peer="127.0.4.2")
+        assert r.status_code == 302 and r.headers["Location"] == "http://127.0.4.1:8080/"
+        r = await c.get("/generate_204", peer="192.168.4.2")  # not the AP's network here
+        assert r.status_code == 404
 
     run(t())
 
@@ -332,8 +371,16 @@ def test_basic_auth():
         assert r.status_code == 401
         r = await c.get("/emoncms/describe")
         assert r.status_code == 200
-        gw.wifi.mode = "AP"  # the setup portal stays open in AP-only mode
-        assert (await c.get("/status")).status_code == 200
+        # first setup: over the AP while there is no home network, the portal is open ...
+        gw.wifi.ap.on = True
+        gw.wifi.sta_up = False
+        assert (await c.get("/status", headers={"Host": "192.168.4.1"}, peer="192.168.4.3")).status_code == 200
+        # ... but never to a client of the home network, whatever the mode says
+        gw.wifi.mode = "AP"
+        assert (await c.get("/status")).status_code == 401
+        # nor to the phone on the AP once the gateway has joined (STA+AP, the handover)
+        gw.wifi.sta_up = True
+        assert (await c.get("/status", headers={"Host": "192.168.4.1"}, peer="192.168.4.3")).status_code == 401
 
     run(t())
 

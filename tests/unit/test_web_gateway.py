@@ -82,3 +82,89 @@ def test_gateway_override_claims_rapi_status():
         assert r.status_code == 201 and (await c.get("/status")).json["limit"] is True
 
     asyncio.run(t())
+
+
+# every key of the v5.1.2 /config fixture of python-openevse-http (reference api-clients.md
+# 1.7) with the JSON type it has there: str, int, float, bool, list
+V5_CONFIG = {
+    "mqtt_supported_protocols": list, "http_supported_protocols": list, "buildenv": str,
+    "version": str, "wifi_serial": str, "protocol": str, "espinfo": str, "espflash": int,
+    "firmware": str, "evse_serial": str, "diode_check": bool, "gfci_check": bool,
+    "ground_check": bool, "relay_check": bool, "vent_check": bool, "temp_check": bool,
+    "max_current_soft": int, "service": int, "scale": int, "offset": int,
+    "min_current_hard": int, "max_current_hard": int, "ssid": str, "pass": str, "ap_ssid": str,
+    "ap_pass": str, "lang": str, "www_username": str, "www_password": str,
+    "www_certificate_id": str, "hostname": str, "sntp_hostname": str, "time_zone": str,
+    "limit_default_type": str, "limit_default_value": int, "emoncms_server": str,
+    "emoncms_node": str, "emoncms_apikey": str, "emoncms_fingerprint": str, "mqtt_server": str,
+    "mqtt_port": int, "mqtt_topic": str, "mqtt_user": str, "mqtt_pass": str,
+    "mqtt_certificate_id": str, "mqtt_solar": str, "mqtt_grid_ie": str, "mqtt_vrms": str,
+    "mqtt_live_pwr": str, "mqtt_vehicle_soc": str, "mqtt_vehicle_range": str,
+    "mqtt_vehicle_eta": str, "mqtt_announce_topic": str, "ocpp_server": str,
+    "ocpp_chargeBoxId": str, "ocpp_authkey": str, "ocpp_idtag": str, "ohm": str,
+    "divert_type": int, "divert_PV_ratio": float, "divert_attack_smoothing_time": int,
+    "divert_decay_smoothing_time": int, "divert_min_charge_time": int,
+    "current_shaper_max_pwr": int, "current_shaper_smoothing_time": int,
+    "current_shaper_min_pause_time": int, "current_shaper_data_maxinterval": int,
+    "vehicle_data_src": int, "tesla_access_token": str, "tesla_refresh_token": str,
+    "tesla_created_at": int, "tesla_expires_in": int, "tesla_vehicle_id": str,
+    "rfid_storage": str, "led_brightness": int, "scheduler_start_window": int, "flags": int,
+    "flags_changed": int, "emoncms_enabled": bool, "mqtt_enabled": bool,
+    "mqtt_reject_unauthorized": bool, "mqtt_retained": bool, "ohm_enabled": bool,
+    "sntp_enabled": bool, "tesla_enabled": bool, "divert_enabled": bool,
+    "current_shaper_enabled": bool, "pause_uses_disabled": bool,
+    "mqtt_vehicle_range_miles": bool, "ocpp_enabled": bool, "ocpp_auth_auto": bool,
+    "ocpp_auth_offline": bool, "ocpp_suspend_evse": bool, "ocpp_energize_plug": bool,
+    "rfid_enabled": bool, "factory_write_lock": bool, "is_threephase": bool,
+    "wizard_passed": bool, "default_state": bool, "mqtt_protocol": str, "charge_mode": str,
+}
+
+
+def test_gateway_config_has_every_key_of_the_v5_firmware_with_its_type():
+    gw, c = _setup()
+    gw.config.update({"divert_enabled": True, "charge_mode": "eco"})
+
+    async def t():
+        d = (await c.get("/config")).json
+        missing = [k for k in V5_CONFIG if k not in d]
+        assert not missing, missing
+        wrong = [k for k, ty in V5_CONFIG.items()
+                 if not isinstance(d[k], ty) or (ty is int and isinstance(d[k], bool))]
+        assert not wrong, [(k, d[k]) for k in wrong]
+        assert d["flags"] & (1 << 9) and d["flags"] & (1 << 10)  # divert_enabled, eco
+        for k in ("diodet", "gfcit", "groundt", "relayt", "ventt", "tempt"):  # the v2 names too
+            assert d[k] in (0, 1), k
+
+    asyncio.run(t())
+
+
+def test_gateway_charger_setting_without_a_controller_is_refused_not_dropped():
+    gw, c = _setup()
+
+    async def t():
+        v = gw.config.version
+        r = await c.post("/config", body={"service": 1, "hostname": "evse"})
+        assert r.status_code == 400 and r.json["field"] == "service"
+        assert "not connected" in r.json["msg"]  # and nothing of the request saved
+        r = await c.post("/config", body={"diodet": 2})
+        assert r.status_code == 400 and r.json["field"] == "diodet"
+        assert gw.config.version == v and gw.config.get("hostname") == "openevse-test"
+        r = await c.post("/config", body={"service": 2, "mqtt_port": "x"})
+        assert r.status_code == 400 and r.json["field"] == "mqtt_port"  # checked first
+
+    asyncio.run(t())
+
+
+def test_gateway_routes_every_charger_key_to_the_controller():
+    import gateway
+
+    gw, c = _setup()
+    good = {"service": 2, "scale": 220, "offset": 0, "max_current_hard": 30, "max_current_soft": 16}
+
+    async def t():
+        for k in gateway.CHARGER_KEYS:
+            r = await c.post("/config", body={k: good.get(k, 1)})
+            # written to the controller, which is missing here: never saved as "no change"
+            assert r.status_code == 400 and r.json["field"] == k, (k, r.json)
+
+    asyncio.run(t())

@@ -9,7 +9,8 @@ import json
 class FakeStream:
     """Both ends of one connection: the server reads `feed()` bytes, writes into `out`."""
 
-    def __init__(self, data=b"", eof=True):
+    def __init__(self, data=b"", eof=True, peer="127.0.0.1"):
+        self.peer = peer
         self.inbuf = bytes(data)
         self.out = bytearray()
         self.eof = eof
@@ -42,6 +43,9 @@ class FakeStream:
                 raise EOFError()
             d += x
         return d
+
+    def get_extra_info(self, name):
+        return (self.peer, 50000) if name == "peername" else None
 
     def write(self, data):
         if self.closed:
@@ -102,8 +106,8 @@ class Client:
     def __init__(self, app):
         self.app = app
 
-    async def request(self, method, path, body=None, headers=None, stream=None):
-        s = stream or FakeStream(request_bytes(method, path, body, headers))
+    async def request(self, method, path, body=None, headers=None, stream=None, peer="127.0.0.1"):
+        s = stream or FakeStream(request_bytes(method, path, body, headers), peer=peer)
         await self.app.server.serve(s, s)
         return Response(s.out)
 

@@ -18,10 +18,31 @@ DEFAULTS = {
 }
 
 
+class FakeAp:
+    def __init__(self):
+        self.on = False
+
+    def active(self):
+        return self.on
+
+
 class FakeWifi:
+    """The parts of net.wifi.WifiManager the web uses. sta_up / ap.on stand for the radio."""
+
     def __init__(self):
         self.mode = "STA"
         self.joined = None
+        self.ap = FakeAp()
+        self.sta_up = True
+        self.sta_ip = "192.168.1.50"
+        self.state = "connected"
+        self.shown = 0
+
+    def setup_open(self):
+        return self.ap.on and not self.sta_up
+
+    def address_shown(self):
+        self.shown += 1
 
     def scan(self):
         return [

@@ -3,3 +3,5 @@
 include("$(PORT_DIR)/variants/manifest.py")
 include("$(MPY_DIR)/extmod/asyncio")
 include("../../boards/manifest_gateway.py", board="unix")
+# the radio model, as in manifest.py: the chip's radio costs no Python heap
+module("wlan.py", base_path="../../boards/unix", opt=2)

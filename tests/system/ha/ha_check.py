@@ -1,0 +1,116 @@
+"""Home Assistant's library, python-openevse-http (1.9.1, needs Python 3.13), against the gateway
+on loopback: the calls HA's OpenEVSE integrations make, each followed by what HA then reads.
+Run by tests/system/test_ha_client.py with the build/ha313 venv (make ha-venv):
+
+    build/ha313/bin/python tests/system/ha/ha_check.py 127.0.0.1:PORT
+
+Prints one JSON object: {"checks": {name: [ok, detail]}, "props": {...}}."""
+import asyncio
+import json
+import sys
+
+import aiohttp
+from openevsehttp.__main__ import OpenEVSE
+
+PROPS = ("status", "state", "state_raw", "service_level", "openevse_firmware", "wifi_firmware",
+         "wifi_serial", "max_current_soft", "min_amps", "max_amps", "charging_current",
+         "charging_voltage", "current_power", "current_capacity", "divertmode", "divert_active",
+         "charge_mode", "mqtt_connected", "ip_address", "sntp_hostname", "scheduler_start_window",
+         "ammeter_scale_factor", "diode_check_enabled", "gfi_trip_count", "esp_temperature",
+         "vehicle", "manual_override", "time_offset", "usage_total", "has_limit")
+
+
+async def main(host):
+    checks = {}
+    seen = {"states": set()}
+
+    def check(name, ok, detail=None):
+        checks[name] = [bool(ok), detail]
+
+    async with aiohttp.ClientSession() as session:
+        c = OpenEVSE(host, session=session)
+        info = await c.test_and_get()
+        check("test_and_get serial", info.get("serial"), info)
+        await c.update()
+        props = {}
+        for p in PROPS:
+            try:
+                v = getattr(c, p)
+                props[p] = v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
+            except Exception as e:  # a property that raises breaks the HA entity
+                props[p] = "RAISED %r" % e
+        check("every property reads", not [p for p, v in props.items() if str(v).startswith("RAISED")],
+              props)
+        check("version gates pass", c.version_check("5.0.0") and c.version_check("4.1.2"), c.wifi_firmware)
+
+        # the sleep / manual override switches and the override select
+        for want in ("disabled", "active", "disabled", "active"):
+            await c.set_override(state=want)
+            await c.update(force_status=True)
+            seen["states"].add(c.state)
+            check("status after set_override(%s)" % want, c.status == want, (c.status, c.state))
+            check("state known after set_override(%s)" % want, c.state != "unknown", c.state_raw)
+            await asyncio.sleep(0.3)
+        await c.clear_override()
+        await c.toggle_override()  # no override: claims the opposite of the running state
+        await c.update(force_status=True)
+        check("toggle_override pauses", c.status == "disabled" and c.manual_override, c.status)
+        check("override_state", await c.get_override_state() == "disabled", None)
+        await c.clear_override()
+        await c.update(force_status=True)
+        check("clear_override resumes", c.status == "active" and not c.manual_override, c.status)
+
+        # the charge current number / select
+        await c.set_current(12)
+        check("set_current -> claims target", await c.get_charge_current() == 12, None)
+        await c.clear_override()
+
+        # settings HA writes through /config: each must really change
+        await c.set_service_level(1)
+        await c.update()
+        check("set_service_level(1)", c.service_level == "1", c.service_level)
+        await c.set_service_level(2)
+        await c.update()
+        check("set_service_level(2)", c.service_level == "2", c.service_level)
+        await c.set_charge_mode("eco")
+        before = c.divert_active
+        await c.divert_mode()  # the "Solar PV Divert" switch: toggles divert_enabled
+        await c.update(force_status=True)
+        check("divert_mode toggles divert at once", c.divert_active != before and
+              c.divertmode == ("eco" if c.divert_active else "fast"), (before, c.divert_active, c.divertmode))
+        await c.set_charge_mode("fast")  # Eco needs both: divert enabled and the eco mode
+        await c.update(force_status=True)
+        check("set_charge_mode(fast) -> normal", c.divertmode == "fast", c.divertmode)
+        if c.divert_active:
+            await c.divert_mode()
+
+        # a grid voltage pushed by HA reaches /status (and the controller)
+        await c.grid_voltage(231)
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            await c.update(force_status=True)
+            if c.charging_voltage == 231:
+                break
+        check("grid_voltage -> /status voltage", c.charging_voltage == 231, c.charging_voltage)
+
+        # the websocket HA listens on: frames come in and are merged
+        got = []
+
+        def cb(*a, **k):
+            got.append(1)
+
+        c.callback = cb
+        await c.ws_start()
+        await c.set_override(state="disabled")
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            if got and c.status == "disabled":
+                break
+        check("websocket pushes the change", got and c.status == "disabled", (len(got), c.status))
+        await c.ws_disconnect()
+        await c.clear_override()
+    print(json.dumps({"checks": checks, "props": props}, default=str))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

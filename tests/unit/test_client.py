@@ -1,0 +1,119 @@
+# RapiClient against a scripted wire (no I/O): sequence ids, controllers that do not echo
+# them, stale replies. Runs under both interpreters.
+import asyncio
+
+from rapi import codec
+from rapi.client import RapiClient, RapiTimeout
+
+
+def _frame(text):
+    body = text.encode()
+    return body + b"^%02X" % codec.xor_sum(body)
+
+
+class Wire:
+    """The controller's side: answers each frame the client writes by feeding the reply line
+    back to it. echo: append the :SS the command carried (RAPI_SEQUENCE_ID); else the id
+    token stays an argument, as in a build without it (so '$SC 16 V :05' has 4 tokens)."""
+
+    def __init__(self, client, echo=True):
+        self.c = client
+        self.echo = echo
+        self.got = []
+        self.extra = []  # lines sent before the reply (late replies, noise)
+
+    def write(self, frame):
+        self.got.append(frame)
+        body = frame[1:frame.find(b"^")].decode()  # '$SC 16 V :05^xx' -> 'SC 16 V :05'
+        toks = body.split(" ")
+        seq = 0
+        if self.echo and toks[-1].startswith(":"):
+            seq = int(toks[-1][1:], 16)
+            toks = toks[:-1]
+        reply = "$OK"
+        if toks[0] == "GV":
+            reply = "$OK 8.2.3 5.2.1"
+        elif toks[0] == "SC":
+            reply = "$OK %s" % toks[1] if len(toks) <= 3 else "$NK"
+        if seq:
+            reply += " :%02X" % seq
+        for x in self.extra:
+            self.c._dispatch(x)
+        self.extra = []
+        self.c._dispatch(_frame(reply))
+
+    async def drain(self):
+        pass
+
+
+def _client(echo=True):
+    c = RapiClient(None)
+    c._w = Wire(c, echo)
+    return c
+
+
+def test_echoing_controller_gets_ids_and_stale_replies_are_dropped():
+    c = _client()
+    ln = asyncio.run(c.command("$GV"))
+    assert ln.fields == ["8.2.3", "5.2.1"] and c.ids is True
+    assert b" :01^" in c._w.got[0]
+    c._w.extra = [_frame("$OK 12 :01")]  # a late reply to the previous command
+    ln = asyncio.run(c.command("$SC 16 V"))
+    assert ln.fields == ["16"] and c.stale == 1
+    c._w.extra = [_frame("$OK 9")]  # an echoing controller never sends a reply without one
+    ln = asyncio.run(c.command("$SC 10 V"))
+    assert ln.fields == ["10"] and c.stale == 2
+
+
+def test_controller_without_ids_is_detected_and_spoken_to_plainly():
+    c = _client(echo=False)
+    ln = asyncio.run(c.command("$GV"))  # the very first reply is taken
+    assert ln.ok and ln.fields == ["8.2.3", "5.2.1"] and c.ids is None
+    asyncio.run(c.command("$GS"))
+    assert c.ids is False and c.noid == 2
+    n = len(c._w.got)
+    ln = asyncio.run(c.command("$SC 16 V"))
+    assert ln.ok and ln.fields == ["16"]  # no id token, so 3 tokens: taken
+    assert b":" not in c._w.got[n]
+    c.forget_ids()  # the link was lost: found out again with the next controller
+    assert c.ids is None and c.noid == 0
+
+
+def test_checksum_rejection_is_resent_then_reported():
+    c = _client()
+    c._w = None
+
+    class Reject:
+        def __init__(self):
+            self.n = 0
+
+        def write(self, frame):
+            self.n += 1
+            c._dispatch(_frame("$NK"))  # $NK^21: not executed, no id
+
+        async def drain(self):
+            pass
+
+    c._w = Reject()
+    ln = asyncio.run(c.command("$FE"))
+    assert c._w.n == 3 and not ln.ok  # resent twice: it was not executed
+
+
+def test_timeout_raises():
+    c = _client()
+
+    class Silent:
+        def write(self, frame):
+            pass
+
+        async def drain(self):
+            pass
+
+    c._w = Silent()
+    try:
+        asyncio.run(c.command("$FE", timeout_ms=20))
+    except RapiTimeout:
+        pass
+    else:
+        raise AssertionError("no timeout")
+    assert c.timeouts == 1
