@@ -212,6 +212,8 @@ def parse_request(buf, reader, writer):
             raise HttpError(400)
     try:
         req = Request(method, target, headers, reader, writer)
+        if req.query:
+            req.args  # a query that is not UTF-8 is a 400 here, not a 500 in a handler
     except UnicodeError:
         raise HttpError(400)
     if "transfer-encoding" in headers:

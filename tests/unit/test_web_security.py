@@ -223,6 +223,19 @@ def test_a_command_that_cannot_be_sent_is_400():
     run(t())
 
 
+def test_a_query_that_is_not_utf8_is_400():
+    # found by the fault suite's HTTP fuzz: GET /r?rapi=%ff answered 500
+    async def t():
+        gw, c = _setup()
+        for path in ("/r?json=1&rapi=%ff", "/rapi?rapi=%c3", "/divertmode?divertmode=%ff",
+                     "/status?%fe=1", "/config?x=%80"):
+            r = await c.get(path)
+            assert r.status_code == 400, (path, r.status_code)
+        assert gw.rapi.cmds == [] and gw.divert_mode() == 1
+
+    run(t())
+
+
 def test_factory_reset_needs_the_header_on_both_methods():
     async def t():
         gw, c = _setup()
