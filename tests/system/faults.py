@@ -42,7 +42,7 @@ BASE = "fz"
 GRID = "fz/grid"
 QUICK = {"rapi_s": 16, "silences": 1, "reboots": 1, "broker": 2, "emoncms": 1, "wifi": 1,
          "cuts": 8, "http": 300, "mqtt": 150}
-FULL = {"rapi_s": 120, "silences": 5, "reboots": 5, "broker": 10, "emoncms": 5, "wifi": 3,
+FULL = {"rapi_s": 120, "silences": 5, "reboots": 5, "broker": 10, "emoncms": 5, "wifi": 5,
         "cuts": 200, "http": 2000, "mqtt": 1000}
 SAME = {"Origin": None}  # placeholder: filled with the rig's own origin
 
@@ -482,22 +482,30 @@ def emoncms_fault(rig, fake_ref, mon, mode, n):
     return row
 
 
-def wifi_outages(rig, mon, n, wlan_file, seconds=4):
+def wifi_outages(rig, mon, n, wlan_file, seconds=6):
     """The home network's router is gone for a few seconds (boards/unix/wlan.py: "up":
-    false); the gateway must keep its settings and the charge, and be back on the network."""
+    false; the radio reports a beacon timeout after 3 s); the gateway must notice, keep its
+    settings and the charge, and be back on the network afterwards."""
     row = Row("WiFi outages (radio model)")
     for k in range(n):
         row.tried += 1
         _wlan(wlan_file, False)
         t_end = time.monotonic() + seconds
+        noticed = False
         while time.monotonic() < t_end:
-            if alive(rig) is None:
+            s = alive(rig)
+            if s is None:
                 row.fail("outage %d: not answering" % k)
+            elif s.get("wifi_client_connected") == 0:
+                noticed = True
             time.sleep(0.2)
         _wlan(wlan_file, True)
+        if not noticed:
+            row.fail("outage %d: the link's loss was not noticed" % k)
         try:
             wait_for(lambda: rig.status()["wifi_client_connected"] == 1, 60)
-            row.survived += 1
+            if noticed:
+                row.survived += 1
         except AssertionError:
             row.fail("outage %d: not back on the network in 60 s" % k)
         cfg = rig.get("/config")[1]
