@@ -40,6 +40,7 @@ class EvseMonitor:
         self.hb_ok = False
         self.hb_armed = False
         self.max_known = 0  # the controller's saved maximum as the gateway knows it (A)
+        self._sc_v = False  # an $SC n V went out since the last good $GC read
         self._bo = {}  # set backoff: "s" state / "c" current / "v" voltage -> [cmd, ms, n]
         self.clock = ticks_ms  # the tests step their own
         self._faults = False  # a fault was seen: read the trip counters again
@@ -180,12 +181,14 @@ class EvseMonitor:
             w = await self._gc()
             if w != v:
                 return False
-        if self.max_known and v[3] > self.max_known:
-            # The saved maximum rose, and not by us: on a noisy link "$SC n V" with two bits
-            # flipped in one column passes the XOR checksum as a saved "$SC" of up to the
-            # hardware maximum. The installer's limit is put back (rapi/boot.py).
+        if self.max_known and v[3] > self.max_known and self._sc_v:
+            # The saved maximum rose right after an "$SC n V" of ours: on a noisy link two
+            # bits flipped in one column pass the XOR checksum and make it a saved "$SC" of
+            # up to the hardware maximum. The limit is put back (rapi/boot.py). A change
+            # made at the controller's own menu (no $SC of ours in between) is followed.
             await self._restore_max(v[3])
             return False
+        self._sc_v = False
         self.max_known = v[3]
         m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
         m.set("pilot", v[2])
@@ -343,11 +346,15 @@ class EvseMonitor:
             if self._may("c", cmd):
                 sent = True
                 self._pilot_known = False
+                self._sc_v = True
                 ln = await self._cmd(cmd)
                 # only the expected echo is trusted; anything else is re-read (and confirmed)
                 if ln is not None and ln.ok and ln.fields == [str(amps)]:
                     m.set("pilot", amps)
                     self._pilot_known = True
+                    # the right echo: not a command damaged into a saved maximum (that
+                    # echoes another number, which a reply would need a second damage to hide)
+                    self._sc_v = False
         if not sent and m.set_retry:
             for b in self._bo.values():
                 if ticks_diff(self.clock(), b[1]) < STICK_MS + (1000 << b[2]):

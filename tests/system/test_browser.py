@@ -73,16 +73,27 @@ def test_2_current_slider_changes_evse():
 
 
 def test_3_eco_toggle_changes_evse():
+    B.click("#b-auto")  # the slider's override (test 2) would hold the current
+    wait_for(lambda: http("GET", FW.base + "/override")[1] == {}, what="override cleared")
+    assert http("POST", FW.base + "/config", {"divert_stale_time": 10})[0] == 200
     B.click("#mode button[data-m='2']")
     wait_for(lambda: http("GET", FW.base + "/status")[1]["divertmode"] == 2, what="divertmode 2")
-    # Eco without solar surplus: divert pauses the charge on the controller (sleep)
-    wait_for(lambda: FW.sim_state()["state"] == 254, timeout=20, what="EVSE sleeping in eco")
-    B.wait("document.getElementById('stword').textContent === 'Sleeping'", timeout=20)
+    # Eco switched on while the car charges adopts the charge, also before the first feed
+    # sample (issue 11 defect 9: it used to pause at once for want of a sample) ...
+    wait_for(lambda: http("GET", FW.base + "/status")[1].get("divert_state") == "active",
+             what="the running charge adopted")
+    assert FW.sim_state()["state"] == 3
+    # ... and with no feed sample for the stale time (10 s) falls back to 6 A
+    wait_for(lambda: FW.sim_state()["current_a"] == 6, timeout=30, what="6 A on a stale feed in eco")
+    assert http("GET", FW.base + "/status")[1]["divert_stale"] and FW.sim_state()["state"] == 3
+    B.wait("document.getElementById('v-pilot').textContent === '6'", timeout=20)
     assert B.js("document.querySelector('#mode button.on').textContent") == "Eco"
     B.screenshot(os.path.join(SHOTS, "dashboard-eco.png"))
     B.click("#mode button[data-m='1']")
-    wait_for(lambda: FW.sim_state()["state"] == 3, timeout=20, what="EVSE charging again in normal")
+    wait_for(lambda: FW.sim_state()["state"] == 3 and FW.sim_state()["current_a"] > 6, timeout=20,
+             what="EVSE charging at more than 6 A again in normal")
     B.wait("document.getElementById('stword').textContent === 'Charging'", timeout=20)
+    assert http("POST", FW.base + "/config", {"divert_stale_time": 120})[0] == 200
 
 
 def test_4_stop_start_override():

@@ -30,6 +30,7 @@ class FakeRapi:
         self.sent = []
         self.lose = set()
         self.refuse = set()
+        self.corrupt = {}  # command -> what arrives at the controller (a damaged line)
         self.ecf = 0x0001  # $GE settings word
         self.timer = [0, 0, 0, 0]
         self.clock = (12, 0)
@@ -38,6 +39,7 @@ class FakeRapi:
 
     async def command(self, cmd, timeout_ms=None, retries=None):
         self.sent.append(cmd)
+        cmd = self.corrupt.pop(cmd, cmd)  # what the controller received instead
         name = cmd.split(" ")[0]
         args = cmd.split(" ")[1:]
         if name in self.refuse:
@@ -243,26 +245,41 @@ def test_boot_takes_the_front_button_once():
     assert "$FF B 0" not in rapi.sent
 
 
-def test_a_saved_maximum_that_rose_by_itself_is_set_back():
+def test_a_saved_maximum_raised_by_a_damaged_command_is_set_back():
     # On a noisy link two bits flipped in one column turn "$SC 14 V" into a saved
     # "$SC 34\"V" (the XOR checksum still matches): the controller's own maximum jumps to
-    # its hardware limit. The gateway puts the installer's limit back.
+    # its hardware limit. The gateway puts the limit back.
     mon, rapi, cl, m = _monitor()
     rapi.max = 16
     asyncio.run(mon.apply())
     assert m.max_a == 16 and rapi.pilot == 16
-    rapi.max = rapi.pilot = 32  # what the damaged command did
-    mon._pilot_known = False
+    cl.set(1, C.API, {"charge_current": 14})
+    rapi.corrupt["$SC 14 V"] = "$SC 32"  # what the damaged command did
+    asyncio.run(mon.apply())
+    assert rapi.max == 32
     asyncio.run(mon.apply())
     asyncio.run(mon.apply())
     assert "$SC 16" in rapi.sent and rapi.max == 16
-    assert m.max_a == 16 and rapi.pilot == 16
+    assert m.max_a == 16 and rapi.pilot == 14
     # a lower maximum (the safe way) is simply followed
     rapi.max = 10
     mon._pilot_known = False
     asyncio.run(mon.apply())
     asyncio.run(mon.apply())
     assert m.max_a == 10 and rapi.pilot == 10 and rapi.sent.count("$SC 16") == 1
+
+
+def test_a_maximum_changed_at_the_controller_is_followed():
+    # the controller's own setup menu, no $SC of ours in between (tests/system/
+    # test_controllers.py changes it behind the gateway's back the same way)
+    mon, rapi, cl, m = _monitor()
+    rapi.max = 16
+    asyncio.run(mon.apply())
+    rapi.max = 20
+    mon._pilot_known = False
+    asyncio.run(mon.apply())
+    asyncio.run(mon.apply())
+    assert m.max_a == 20 and not [c for c in rapi.sent if c.startswith("$SC") and "V" not in c]
 
 
 def test_pause_uses_disabled_sends_fd_and_resumes():
