@@ -7,10 +7,11 @@ message when it passed and, on a virtual EVSE of profile P,
     async line ($AT $AB $AN $WF) or a reply ($OK $NK) back from it, or
   - asked the controller's command log for that command and got executions of it back
     (SimServer.executed(), the system tests: the gateway sent it and the test checked it).
-A test that merely runs while the gateway polls does not count. Every run writes
-build/rapi-coverage.json; a complete one (the whole suite, every test outside tests/docs passed)
-fails when it differs from the committed docs/rapi-coverage.json, and
-tools/rapi_conformance.py --update then takes it and rebuilds docs/rapi-conformance.md."""
+A test that merely runs while the gateway polls does not count. A complete run writes
+build/rapi-coverage.json (the whole suite, every test outside tests/docs passed); it fails
+when a message and profile of the committed docs/rapi-coverage.json was asserted by no test,
+and notes any other difference; tools/rapi_conformance.py --update then takes it and rebuilds
+docs/rapi-conformance.md."""
 import json
 import os
 

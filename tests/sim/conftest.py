@@ -10,7 +10,7 @@ for d in (HERE, ROOT):
 import rapi_coverage as _rc  # noqa: E402
 import sim_helpers  # noqa: E402
 
-_raw, _run = sim_helpers.Rig.raw, sim_helpers.Rig.run
+_raw, _run, _press = sim_helpers.Rig.raw, sim_helpers.Rig.run, sim_helpers.Rig.press
 
 
 def _raw_seen(self, data):
@@ -27,5 +27,12 @@ def _run_seen(self, ms, step=100):
     return out
 
 
+def _press_seen(self, kind):
+    out = _press(self, kind)
+    _rc.saw(self.c.profile, out)  # the async lines ($AN, $WF) the test got
+    return out
+
+
 sim_helpers.Rig.raw = _raw_seen
+sim_helpers.Rig.press = _press_seen
 sim_helpers.Rig.run = _run_seen

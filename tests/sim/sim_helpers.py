@@ -64,6 +64,10 @@ class Rig:
         out = self.c.feed(data, self.t)
         return [check(x) for x in out]
 
+    def press(self, kind):
+        """Press the front button; return checked bodies of the lines it sent."""
+        return [check(x) for x in self.c.press_button(kind, self.t)]
+
     def run(self, ms, step=100):
         """Advance the clock by ms; return checked bodies of emitted lines."""
         bodies = []

@@ -393,10 +393,10 @@ def test_front_button_native_then_taken_by_the_gateway():
     writes = r.c.eeprom.writes
     assert r.send("$FF B 0") == ["$OK"]
     assert r.c.eeprom.writes == writes + 1 and r.c.eeprom.get("flags") & 0x8000
-    assert [check(x) for x in r.c.press_button("short", r.t)] == ["$AN 0"]
-    assert [check(x) for x in r.c.press_button("long", r.t)] == ["$AN 1"]
+    assert r.press("short") == ["$AN 0"]
+    assert r.press("long") == ["$AN 1"]
     assert r.c.state == 3
-    assert [check(x) for x in r.c.press_button("verylong", r.t)] == ["$WF 02"]
+    assert r.press("verylong") == ["$WF 02"]
     assert [e["name"] for e in r.c.log[-3:]] == ["!button-short", "!button-long", "!button-verylong"]
     with pytest.raises(ValueError):
         r.c.press_button("double", r.t)
