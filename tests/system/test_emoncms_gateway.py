@@ -66,10 +66,14 @@ def test_inputs_arrive_with_node_keys_and_status_values(fake, rig_factory):
     wait_for(lambda: rig.status()["state"] == 3 and rig.status()["amp"] > 0, 15, what="charging")
     time.sleep(1.0)
     n = len(fake.log())
+    t0 = time.monotonic()
     _poke(rig)
     wait_for(lambda: len(fake.log()) > n and fake.log()[-1].get("values"), 5, what="post")
     got = fake.log()[-1]["values"]
     s = wait_for(lambda: _replied(rig), 5, what="the reply counted")
+    # the EV still ramps its current (sim/ev.py: 1 A/s) and the gateway reads it once a
+    # second: the posted amp and the one read now may differ by that much, no more
+    ramp_ma = int(1000 * (time.monotonic() - t0 + 1))
     for k in TEMPLATE + ("voltage", "power", "session_energy", "temp", "max_current"):
         assert k in got, (k, got)
     assert got["state"] == 3 and got["vehicle"] == 1
@@ -77,7 +81,7 @@ def test_inputs_arrive_with_node_keys_and_status_values(fake, rig_factory):
     for k in ("pilot", "voltage", "temp", "temp1", "divertmode", "manual_override",
               "max_current"):
         assert got[k] == s[k], (k, got[k], s[k])
-    assert abs(got["amp"] - s["amp"]) <= max(500, s["amp"] // 20), (got["amp"], s["amp"])
+    assert abs(got["amp"] - s["amp"]) <= max(500, s["amp"] // 20) + ramp_ma, (got["amp"], s["amp"], ramp_ma)
     assert abs(got["session_energy"] - s["session_energy"]) <= 5
     for k, v in got.items():
         assert v == int(v), (k, v)  # integers only
