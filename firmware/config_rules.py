@@ -65,6 +65,91 @@ SPEC = {
     "is_threephase": (False, "b", 0, 0),
 }
 SECRETS = ("pass", "ap_pass", "www_password", "emoncms_apikey", "mqtt_pass")
+# What a text setting is used for, when that asks more than printable text (_text):
+# "host" an RFC 1123 host name label (also the HTTP realm, MQTT client id, mDNS name),
+# "topic" an MQTT topic we publish to, "filter" one we subscribe to, "server" a host name or
+# address, "url" the Emoncms server, "user" an HTTP Basic user name, "key" letters, digits,
+# - and _ (an API key), "node" an Emoncms node name, "hex" a certificate fingerprint, "wpa" the access
+# point's WPA2 password (8-63 characters or empty for the default).
+USE = {
+    "hostname": "host", "mqtt_topic": "topic", "mqtt_announce_topic": "topic",
+    "mqtt_solar": "filter", "mqtt_grid_ie": "filter", "mqtt_vrms": "filter",
+    "mqtt_server": "server", "emoncms_server": "url", "www_username": "user",
+    "emoncms_apikey": "key", "emoncms_node": "node", "emoncms_fingerprint": "hex",
+    "ap_pass": "wpa",
+}
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_HEX = "0123456789abcdefABCDEF"
+
+
+def _only(v, allowed):
+    for ch in v:
+        if ch not in allowed:
+            return False
+    return True
+
+
+def _topic_ok(v, wild):
+    # MQTT 3.1.1 4.7: UTF-8 (checked by the caller), no U+0000, "+" and "#" only in filters,
+    # each alone in its level and "#" last; "$" topics belong to the broker
+    if v[:1] == "$":
+        return False
+    levels = v.split("/")
+    for i in range(len(levels)):
+        lv = levels[i]
+        if "+" in lv or "#" in lv:
+            if not wild or (lv != "+" and not (lv == "#" and i == len(levels) - 1)):
+                return False
+    return True
+
+
+def _text(key, v):
+    """Why the text v cannot be used for setting key, or None when it can."""
+    for ch in v:
+        o = ord(ch)
+        if o < 32 or o == 127:
+            return key + " must not contain control characters (line breaks, tabs)"
+        if 0xD800 <= o <= 0xDFFF:
+            return key + " is not valid UTF-8 text"
+    if key == "ssid" and len(v.encode()) > 32:
+        return "ssid is too long (max 32 bytes)"
+    use = USE.get(key)
+    if use is None or (v == "" and use not in ("host", "user")):
+        return None
+    if use == "host":
+        if not (0 < len(v) <= 63 and _only(v, _ALNUM + "-") and v[0] != "-" and v[-1] != "-"):
+            return "hostname must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen"
+    elif use == "topic" or use == "filter":
+        if not _topic_ok(v, use == "filter"):
+            return key + (" must be an MQTT topic filter: + and # only as a whole level (# last), "
+                          "no leading $" if use == "filter" else
+                          " must be an MQTT topic: no + or #, no leading $")
+    elif use == "server":
+        if not _only(v, _ALNUM + ".-_:[]"):
+            return key + " must be a host name or an IP address (no scheme, path or spaces)"
+    elif use == "url":
+        i = v.find("://")
+        if (i >= 0 and v[:i].lower() not in ("http", "https")) or " " in v:
+            return key + " must be http://host[:port][/path] or https://..."
+        host = v[i + 3 if i >= 0 else 0:].split("/", 1)[0].split(":", 1)[0]
+        if not host or not _only(host, _ALNUM + ".-_[]"):
+            return key + " has no valid host"
+    elif use == "user":
+        if ":" in v:  # HTTP Basic sends user:password, so a ":" in the user locks it out
+            return key + " must not contain ':'"
+    elif use == "key":
+        if not _only(v, _ALNUM + "-_"):
+            return key + " must be letters, digits, - or _"
+    elif use == "node":
+        if not _only(v, _ALNUM + "_-. "):
+            return key + " must be letters, digits, space, _ - or ."
+    elif use == "hex":
+        if not _only(v, _HEX + ": "):
+            return key + " must be hex digits (pairs may be separated by : or space)"
+    elif use == "wpa":
+        if not 8 <= len(v) <= 63:
+            return key + " must be 8 to 63 characters (WPA2), or empty for the default"
+    return None
 
 
 def check(key, value):
@@ -78,6 +163,9 @@ def check(key, value):
             raise ConfigError(key, key + " must be text")
         if len(value) > a:
             raise ConfigError(key, "%s is too long (max %d characters)" % (key, a))
+        why = _text(key, value)
+        if why:
+            raise ConfigError(key, why)
         if key == "delay_timer" and value:
             import delay_timer
 
@@ -97,7 +185,8 @@ def check(key, value):
             except ValueError:
                 raise ConfigError(key, key + " must be a whole number")
         if isinstance(value, float):
-            if value != value or value != int(value):
+            # NaN and inf (JSON 1e309) first: int() of them raises
+            if value - value != 0 or value != int(value):
                 raise ConfigError(key, key + " must be a whole number")
             value = int(value)
         if not isinstance(value, int):

@@ -202,16 +202,20 @@ class Gateway:
             drop("rapi.settings")
 
     # -- RAPI pass-through ------------------------------------------------------
-    def rapi_allowed(self, cmd):
-        if self.config.get("developer_mode"):
+    def rapi_allowed(self, cmd, dev=True):
+        """cmd may go to the controller: the read-only allow-list, or anything in developer
+        mode (dev=False: the allow-list alone)."""
+        if dev and self.config.get("developer_mode"):
             return True
         for p in RAPI_ALLOWED:
             if cmd.startswith(p):
                 return True
         return False
 
-    async def rapi_passthrough(self, cmd):
-        """User-supplied RAPI command -> (ok, reply line or error code)."""
+    async def rapi_passthrough(self, cmd, confirmed=False):
+        """User-supplied RAPI command -> (ok, reply line or error code). A command that
+        switches off a safety check needs confirmed=True even in developer mode
+        (RAPI_RESPONSE_CONFIRM)."""
         if not isinstance(cmd, str):
             return False, "RAPI_RESPONSE_BLOCKED"
         cmd = cmd.strip()
@@ -224,6 +228,14 @@ class Gateway:
             cmd = "$" + cmd
         if not self.rapi_allowed(cmd):
             return False, "RAPI_RESPONSE_BLOCKED"
+        if not confirmed and not self.rapi_allowed(cmd, False):
+            from rapi import guard
+
+            try:
+                if guard.safety_off(cmd):
+                    return False, "RAPI_RESPONSE_CONFIRM"
+            finally:
+                drop("rapi.guard")
         if self.rapi is None:
             return False, "RAPI_RESPONSE_TIMEOUT"
         try:

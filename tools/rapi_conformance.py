@@ -26,6 +26,8 @@ MEASURED = os.path.join(ROOT, "build", "rapi-coverage.json")
 
 ASYNC = ("AT", "AB", "AN", "WF")  # $ST is a set command; as async it is pre-RAPI 5 only
 REPLIES = ("OK", "NK")
+# names commands only to refuse them without confirmation (safety checks off): not a use
+REFUSE_ONLY = ("firmware/rapi/guard.py",)
 ORDER = ("8.2.3", "7.1.3", "d9", "noseq", "timer")  # the table's profile columns
 # Why the default profile answers $NK to a command it has no handler for (rapi.md section).
 NK_WHY = {
@@ -110,7 +112,7 @@ def build(cov=None):
     rows = []
     for n in ref_commands():
         kind = "reply" if n in REPLIES else "async" if n in ASYNC else "command"
-        fw = grep(["firmware"], n)
+        fw = [p for p in grep(["firmware"], n) if p not in REFUSE_ONLY]
         rows.append((n, kind) + tuple(sim_support(n, p) for p in ORDER) +
                     (", ".join(p.replace("firmware/", "") for p in fw) or "-", asserted(cov, n)))
     lines = [

@@ -84,7 +84,16 @@ function words() {
       cls = "s-warn";
       why = "Reduced to " + p + " A" + (S.temp >= 600 ? ": charger hot (" + fmt(S.temp / 10, 0) + " °C)" : " by the charger (asked for " + tgt + " A)");
     }
-    var sub = (S.amp >= 500 ? "at " + fmt(S.amp / 1000, 1) + " A" : "the car is starting to draw power") + (S.divertmode === 2 ? ", from solar (Eco)" : "");
+    var sub = S.amp >= 500 ? "at " + fmt(S.amp / 1000, 1) + " A" : "the car is starting to draw power";
+    if (S.divertmode === 2) {
+      // Eco without solar data charges on at its 6 A fallback: that is not "from solar"
+      var fa = feedAge();
+      if (fa === null || S.divert_stale) {
+        cls = "s-warn";
+        sub += ", Eco at its minimum: no solar data";
+        why = (why ? why + ". " : "") + "No solar data received (" + (fa === null ? "never" : ago(fa)) + "): check Services, Solar feed";
+      } else sub += ", from solar (Eco)";
+    }
     return ["Charging", sub, cls, why];
   }
   // sleeping or disabled: say who paused it
@@ -512,10 +521,19 @@ $("b-rgw").onclick = function () { restart("gateway"); };
 $("b-revse").onclick = function () { restart("evse"); };
 $("f-rapi").onsubmit = function (ev) {
   ev.preventDefault();
-  var out = $("rapiout");
-  api("GET", "/r?json=1&rapi=" + encodeURIComponent($("rapi").value.trim()))
-    .then(function (r) { out.textContent = r.cmd + "\n> " + (r.ret || r.error); })
-    .catch(function (e) { out.textContent = "Error: " + e.message; });
+  var out = $("rapiout"), cmd = $("rapi").value.trim();
+  // POST: developer-mode commands are refused over GET; one that switches a safety check
+  // off is sent only after the user confirms it here
+  function send(sure) {
+    api("POST", "/r", enc({json: 1, rapi: cmd, confirm: sure ? 1 : 0}), true)
+      .then(function (r) { out.textContent = r.cmd + "\n> " + (r.ret || r.error); })
+      .catch(function (e) {
+        if (!sure && e.j && e.j.error === "RAPI_RESPONSE_CONFIRM" &&
+            confirm(cmd + " switches off a safety check of the charger. Send it?")) { send(true); return; }
+        out.textContent = "Error: " + e.message;
+      });
+  }
+  send(false);
 };
 
 // ---------------------------------------------------------------- pages

@@ -252,6 +252,7 @@ class DivertController:
         self._credit = self.change_budget_n * self.change_budget_ms  # change budget, ms of credit
         self._deficit = 0  # CUSUM, mA*s
         self._stale_paused = False
+        self._wait0 = None  # an adopted session before the first feed sample: since when
         self.starts = 0
 
     # ---------------------------------------------------------------- inputs
@@ -426,11 +427,12 @@ class DivertController:
         if self.start_avg_ma >= self.start_ma and self.surplus_ma >= self.stop_ma:
             if self._start_since is None:
                 self._start_since = now_ms
+            # need None: no restart yet; 0 (divert_start_time 0) is a start at once
             if self.state == ST_STOPPED:
-                need = self.restart_ms if self.long_ma >= self.start_ma else 0
+                need = self.restart_ms if self.long_ma >= self.start_ma else None
             else:
                 need = self.start_ms if self.long_ma >= self.start_long_ma else self.start_weak_ms
-            if need and now_ms - self._start_since >= need:
+            if need is not None and now_ms - self._start_since >= need:
                 self.state = ST_ACTIVE
                 self.starts += 1
                 self.pilot_a = self._target(self.surplus_ma)
@@ -473,9 +475,14 @@ class DivertController:
                 self.starts += 1
                 self.pilot_a = _clampi((amps_ma + 500) // 1000, self.min_a, self.max_a)
                 self._last_change_ms = now_ms
-        stale = self.is_stale(now_ms)
-        if self.state == ST_ACTIVE and stale:
-            age = self._age(now_ms)
+                if self._last_feed_ms is None:
+                    self._wait0 = now_ms
+        age = self._age(now_ms)
+        if age is None and self._wait0 is not None:
+            # adopted before any sample: the feed is as late as since then, not "never"
+            # (which would pause the running charge at once)
+            age = now_ms - self._wait0
+        if self.state == ST_ACTIVE and (age is None or age >= self.stale_ms):
             if age is None or age >= self.stale_pause_ms:
                 self.state = ST_IDLE
                 self._stale_paused = True

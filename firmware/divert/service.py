@@ -19,6 +19,7 @@ class DivertService:
         self._last = ticks_ms()
         self._wake = asyncio.Event()
         self._want = None
+        self.claim_error = None  # why the last claim could not be made (status divert_error)
         self._vrms_mv = None
         self._shown = None  # the divert keys last published (the page shows them live)
         self._restored = False
@@ -135,14 +136,23 @@ class DivertService:
         key = (want, amps)
         if key == self._want:
             return
-        self._want = key
         cl = self.gw.claims
-        if want is None:
-            cl.release(C.CLIENT_DIVERT)
-        elif want == "active":
-            cl.replace(C.CLIENT_DIVERT, C.DIVERT, {"state": "active", "charge_current": amps})
-        else:
-            cl.replace(C.CLIENT_DIVERT, C.DIVERT, {"state": "disabled"})
+        try:
+            if want is None:
+                cl.release(C.CLIENT_DIVERT)
+            elif want == "active":
+                cl.replace(C.CLIENT_DIVERT, C.DIVERT, {"state": "active", "charge_current": amps})
+            else:
+                cl.replace(C.CLIENT_DIVERT, C.DIVERT, {"state": "disabled"})
+        except Exception as e:
+            # not remembered as made: the next step (within 1 s) tries again, so Eco never
+            # leaves the charger at the normal current for want of its claim
+            if self.claim_error is None:
+                print("divert: claim failed, retrying:", repr(e))
+            self.claim_error = repr(e)
+            return
+        self._want = key
+        self.claim_error = None
 
     def step(self):
         m = self.gw.model
@@ -190,4 +200,6 @@ class DivertService:
         d.pop("voltage_mv", None)
         d["solar"] = self.solar
         d["grid_ie"] = self.grid_ie
+        if self.claim_error is not None:
+            d["divert_error"] = self.claim_error
         return d

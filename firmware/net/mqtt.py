@@ -254,7 +254,10 @@ class MQTTClient:
             try:
                 ok = await self._session()
             except Exception as e:
-                self.last_error = repr(e)
+                why = repr(e)
+                if why != self.last_error:  # said once per new reason, not on every retry
+                    print("mqtt: connect failed:", why)
+                self.last_error = why
             if self._stop:
                 break
             if ok:

@@ -24,7 +24,11 @@ def run(svc, sub, msg, retained):
     if retained:
         # a retained command would run again on every reconnect
         raise ValueError("retained command")
-    if sub.startswith(b"rapi/in/"):
+    rapi = sub.startswith(b"rapi/in/")
+    if not rapi and not msg.strip():
+        # how a client deletes a retained message: the broker passes the empty payload on
+        raise ValueError("empty command")
+    if rapi:
         cmd = sub[8:].decode()
         if msg.strip():
             cmd += " " + msg.decode().strip()
@@ -54,7 +58,7 @@ def run(svc, sub, msg, retained):
             gw.limit_set(_obj(msg))
     elif sub == b"restart":
         m = msg.strip()
-        dev = _obj(m).get("device") if m.startswith(b"{") else (m.decode() or "gateway")
+        dev = _obj(m).get("device") if m.startswith(b"{") else m.decode()
         gw.restart(dev)
     else:
         raise ValueError("unknown command")

@@ -150,3 +150,14 @@ async def delay_timer(mon):
     m.set("timer", win)
     m.commit()
     print("rapi: took over the controller's delay timer", win)
+
+
+async def restore_max(mon, seen):
+    """The controller's saved maximum rose from mon.max_known to `seen` A right after an
+    "$SC n V" of ours, so by that command damaged on the wire: set it back, one EEPROM
+    write. (The gateway's max_current_soft setting sets mon.max_known first,
+    rapi/settings.py; a change at the controller's menu is followed, rapi/monitor.py.)"""
+    print("rapi: controller maximum rose from %d to %d A after a damaged $SC: set back"
+          % (mon.max_known, seen))
+    await mon._cmd("$SC %d" % mon.max_known)
+    mon._pilot_known = False

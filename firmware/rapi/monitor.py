@@ -13,6 +13,7 @@ TICK_MS = 1000
 STATE_POLL_MS = 10000  # $GS safety net for a lost $AT (C++: 30 s)
 SLOW_POLL_MS = 30000  # $GP temperatures, $GU energy when idle
 SILENT_MS = 3000  # no good reply for this long -> controller lost
+RETRY_MS = 200  # a target not confirmed (a noisy link) is tried again this soon
 PULSE_MS = 1000  # $SY pulse period (C++: 1 s; the controller's default interval is 5 s)
 PROBE_MAX_MS = 8000  # no controller: $GV after 1, 2, 4, 8, 8 ... s (C++: every 10 s)
 STICK_MS = 10000  # a set needed again this soon after the last try did not take effect
@@ -34,8 +35,12 @@ class EvseMonitor:
         self._last_state_poll = None
         self._last_slow_poll = None
         self._last_energy_poll = None
+        self._polled = ticks_ms()
+        self._bad_seen = 0
         self.hb_ok = False
         self.hb_armed = False
+        self.max_known = 0  # the controller's saved maximum as the gateway knows it (A)
+        self._sc_v = False  # an $SC n V went out since the last good $GC read
         self._bo = {}  # set backoff: "s" state / "c" current / "v" voltage -> [cmd, ms, n]
         self.clock = ticks_ms  # the tests step their own
         self._faults = False  # a fault was seen: read the trip counters again
@@ -179,6 +184,15 @@ class EvseMonitor:
             w = await self._gc()
             if w != v:
                 return False
+        if self.max_known and v[3] > self.max_known and self._sc_v:
+            # The saved maximum rose right after an "$SC n V" of ours: on a noisy link two
+            # bits flipped in one column pass the XOR checksum and make it a saved "$SC" of
+            # up to the hardware maximum. The limit is put back (rapi/boot.py). A change
+            # made at the controller's own menu (no $SC of ours in between) is followed.
+            await self._restore_max(v[3])
+            return False
+        self._sc_v = False
+        self.max_known = v[3]
         m.min_a, m.hw_max_a, m.max_a = v[0], v[1], v[3]
         if v[2] != m.pilot:
             # a pilot we may not have asked for (the controller throttles when hot, and lifts it):
@@ -295,10 +309,11 @@ class EvseMonitor:
     async def apply(self):
         """Bring the controller to the claims' target. Sends a set command only when the
         controller's known state differs; after an unanswered set it re-reads first, so a
-        command whose reply was lost is not applied twice."""
+        command whose reply was lost is not applied twice. False when the controller's
+        state or pilot could not be confirmed (a noisy link): run() tries again soon."""
         m = self.m
         if not m.evse_connected:
-            return
+            return True
         sent = False
         mv = self._feed_mv or self.config.get("voltage") * 1000
         if mv and mv != self._sv_mv and self._may("v", "$SV %d" % mv):
@@ -308,9 +323,9 @@ class EvseMonitor:
                 self._sv_mv = mv
                 m.set("voltage_mv", mv)
         if not self._state_known and not await self._read_gs():
-            return
+            return False
         if not M.actionable(m.state):
-            return  # starting, a fault or a state we do not know: not ours to change
+            return True  # starting, a fault or a state we do not know: not ours to change
         props, win = self.claims.target()
         on = props["state"] == "active"
         cmd = self._state_cmd(on)
@@ -329,19 +344,24 @@ class EvseMonitor:
             self._state_known = False
             if ln and ln.ok:
                 await self._read_gs()
-        amps = props["charge_current"]
         if not self._pilot_known and not await self._read_gc():
-            return
+            return False
+        # after that read: the controller's maximum may have changed the target
+        amps = self.claims.target()[0]["charge_current"]
         if amps != m.pilot and 6 <= amps <= m.hw_max_a:
             cmd = "$SC %d V" % amps
             if self._may("c", cmd):
                 sent = True
                 self._pilot_known = False
+                self._sc_v = True
                 ln = await self._cmd(cmd)
                 # only the expected echo is trusted; anything else is re-read (and confirmed)
                 if ln is not None and ln.ok and ln.fields == [str(amps)]:
                     m.set("pilot", amps)
                     self._pilot_known = True
+                    # the right echo: not a command damaged into a saved maximum (that
+                    # echoes another number, which a reply would need a second damage to hide)
+                    self._sc_v = False
         if not sent and m.set_retry:
             for b in self._bo.values():
                 if ticks_diff(self.clock(), b[1]) < STICK_MS + (1000 << b[2]):
@@ -349,6 +369,15 @@ class EvseMonitor:
             else:
                 m.set("set_retry", "")
         m.commit()
+        return self._state_known and self._pilot_known
+
+    async def _restore_max(self, seen):
+        from rapi import boot
+
+        try:
+            await boot.restore_max(self, seen)
+        finally:
+            drop("rapi.boot")
 
     # -- the task ------------------------------------------------------------------
     def _lost(self):
@@ -377,6 +406,7 @@ class EvseMonitor:
         wait = 0
         while True:
             t0 = ticks_ms()
+            tick = TICK_MS
             self._wake.clear()
             if self._need_boot or not m.evse_connected:
                 if await self._probe():
@@ -399,12 +429,18 @@ class EvseMonitor:
                     await self._quiet(wait)
                     continue
             else:
-                await self.apply()  # a new target goes out before the routine polls
-                await self._poll(t0)
+                # a new target goes out before the routine polls; one that could not be
+                # confirmed is tried again within RETRY_MS (Stop on a noisy link must not
+                # wait for whole ticks of polls), the polls at least every 2 ticks
+                if not await self.apply():
+                    tick = RETRY_MS
+                if tick == TICK_MS or ticks_diff(t0, self._polled) >= 2 * TICK_MS:
+                    self._polled = t0
+                    await self._poll(t0)
                 silent = self.rapi.silent_for_ms()
                 if silent is not None and silent > SILENT_MS:
                     self._lost()
-            left = TICK_MS - ticks_diff(ticks_ms(), t0)
+            left = tick - ticks_diff(ticks_ms(), t0)
             if left > 0:
                 try:
                     await wait_for_ms(self._wake.wait(), left)
@@ -426,7 +462,12 @@ class EvseMonitor:
             await self._read_gg()
             await self._apply_if_poked()
             await self._read_gc()
-        if ticks_diff(now, self._last_state_poll) >= STATE_POLL_MS:
+        # an $AT lost on a noisy link would leave the state unknown for STATE_POLL_MS:
+        # while lines arrive damaged, the state is read every tick instead
+        bad = self.rapi.bad_lines + self.rapi.timeouts
+        noisy = bad != self._bad_seen
+        self._bad_seen = bad
+        if noisy or ticks_diff(now, self._last_state_poll) >= STATE_POLL_MS:
             self._last_state_poll = now
             await self._read_gs()
         energy_ms = 5000 if m.charging else SLOW_POLL_MS

@@ -16,6 +16,7 @@ CHECKS = {"diode_check": ("D", 0x0002), "vent_check": ("V", 0x0004),
 OLD = {"diodet": "diode_check", "ventt": "vent_check", "groundt": "ground_check",
        "relayt": "relay_check", "gfcit": "gfci_check", "tempt": "temp_check"}
 AUTO_OFF = 0x0020  # ECF_AUTO_SVC_LEVEL_DISABLED
+INF = float("inf")
 
 
 def _int(key, v, lo, hi):
@@ -24,7 +25,8 @@ def _int(key, v, lo, hi):
             v = int(v)
         except ValueError:
             v = None
-    if isinstance(v, float) and v == v and v == int(v):
+    # NaN and inf (JSON 1e309) are refused before int(), which raises on them
+    if isinstance(v, float) and v == v and v not in (INF, -INF) and v == int(v):
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > hi:
         raise ConfigError(key, "%s must be a whole number from %d to %d" % (key, lo, hi))
@@ -161,7 +163,9 @@ async def apply(gw, ch):
             if v > m.hw_max_a:
                 raise ConfigError("max_current_soft", "max_current_soft must not exceed the "
                                   "hardware maximum (%d A)" % m.hw_max_a)
-            # saved in the controller's EEPROM (once per change); the ceiling of $SC n V
+            # saved in the controller's EEPROM (once per change); the ceiling of $SC n V.
+            # Ours: the monitor must not set it back as a maximum that rose by itself
+            mon.max_known = v
             await _send(mon, "max_current_soft", "$SC %d" % v,
                         "max_current_soft: the controller refused $SC %d" % v)
             mon._pilot_known = False

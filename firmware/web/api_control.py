@@ -87,9 +87,9 @@ async def claim_delete(app, req):
 async def divertmode(app, req):
     v = req.params().get("divertmode", "")
     try:
-        app.gw.set_divert_mode(int(v))
-    except ValueError:
-        return "divertmode must be 1 or 2", 400, TEXT
+        app.gw.set_divert_mode(v)  # "1" or "2"; anything else raises with the reason
+    except ValueError as e:
+        return str(e), 400, TEXT
     return "Divert Mode changed", 200, TEXT
 
 
@@ -116,8 +116,8 @@ async def limit_post(app, req):
     if t not in LIMIT_TYPES:
         return _msg("type must be time, energy, soc or range", 400, "type")
     v = d.get("value")
-    if not _is_num(v) or v < 0:
-        return _msg("value must be a number >= 0", 400, "value")
+    if not _is_num(v) or v < 0 or v > 1e9:  # 1e309 is inf: int() of it would raise
+        return _msg("value must be a number from 0 to 1000000000", 400, "value")
     ar = d.get("auto_release", d.get("release", True))
     if not isinstance(ar, bool):
         return _msg("auto_release must be true or false", 400, "auto_release")

@@ -114,8 +114,17 @@ async def config_post(app, req):
         changed = await up(d) if up is not None else gw.config.update(d)
     except Exception as e:
         return _error(e)
-    v = getattr(gw.config, "version", 0)
-    return {"config_version": v, "msg": "done" if changed else "no change"}
+    out = {"config_version": getattr(gw.config, "version", 0),
+           "msg": "done" if changed else "no change"}
+    ignored = []  # not settings (a typo, or a read-only key such as max_current): say so
+    for k in d:
+        try:
+            gw.config.get(k)
+        except KeyError:
+            ignored.append(k)
+    if ignored:
+        out["ignored"] = ignored
+    return out
 
 
 async def save_network(app, req):

@@ -2,7 +2,8 @@
 # Used rarely: web/app.py imports it per request and drops it after.
 TEXT = {"Content-Type": "text/plain"}
 HTML = {"Content-Type": "text/html"}
-_FORM = ("<html><form method='get' action='r'><input type='text' name='rapi' size='32'>"
+CONFIRM = "RAPI_RESPONSE_CONFIRM"
+_FORM = ("<html><form method='post' action='r'><input type='text' name='rapi' size='32'>"
          "<input type='hidden' name='json' value='0' disabled><p><input type='submit' "
          "value='RAPI Command'></form>")
 _TAIL = ("<script type='text/javascript'>document.getElementsByName('rapi')[0].focus()"
@@ -33,12 +34,27 @@ async def rapi(app, req):
         if as_json:
             return {"cmd": "", "error": "RAPI_RESPONSE_NO_COMMAND"}, 400
         return _FORM + "</html>\r\n\r\n", 200, HTML
-    ok, reply = await app.gw.rapi_passthrough(rapi_cmd(raw))
-    code = 200 if ok else (400 if reply == "RAPI_RESPONSE_BLOCKED" else 500)
+    cmd = rapi_cmd(raw)
+    gw = app.gw
+    msg = None
+    if req.method == "GET" and gw.rapi_allowed(cmd) and not gw.rapi_allowed(cmd, False):
+        # what only developer mode allows changes the controller: a link or an <img> on some
+        # page must not be able to send it (a POST also carries the page's Origin)
+        ok, reply, code, msg = False, "RAPI_RESPONSE_BLOCKED", 405, "use POST"
+    else:
+        ok, reply = await gw.rapi_passthrough(cmd, p.get("confirm") == "1")
+        # a command that may not or cannot be sent is the client's error; 500 is kept for
+        # a controller that did not answer (RAPI_RESPONSE_TIMEOUT, as the C++ gateway)
+        code = 200 if ok else (500 if reply == "RAPI_RESPONSE_TIMEOUT" else 400)
+        if reply == CONFIRM:
+            msg = "this switches off a safety check of the charger: send again with confirm=1"
     if as_json:
-        return ({"cmd": raw, "ret": reply} if ok else {"cmd": raw, "error": reply}), code
+        d = {"cmd": raw, "ret": reply} if ok else {"cmd": raw, "error": reply}
+        if msg:
+            d["msg"] = msg
+        return d, code
     body = _FORM + "<p>RAPI Command Sent: " + _html_escape(raw) + "<p>&gt;"
-    body += _html_escape(reply) if ok else "<p><strong>Error:</strong>" + reply
+    body += _html_escape(reply) if ok else "<p><strong>Error:</strong>" + reply + " " + (msg or "")
     return body + _TAIL, code, HTML
 
 
@@ -59,7 +75,8 @@ async def restart(app, req):
 
 
 async def reset(app, req):
-    if req.method == "GET" and not req.header("x-requested-with"):
+    # both methods: a factory reset drops the admin login, and no API client resets
+    if not req.header("x-requested-with"):
         return "", 403
     app.later(app.gw.factory_reset)
     return "1", 200, TEXT

@@ -14,7 +14,7 @@ import binascii
 import sys
 
 from compat import sleep_ms
-from web.server import File, Server
+from web.server import File, Server, json_type
 
 try:
     _HERE = __file__.rsplit("/", 1)[0]
@@ -58,6 +58,8 @@ ROUTES = (
     ("GET", "/emoncms/describe", "system", "emoncms_describe"),
 )
 COLD = ("settings", "system")  # imported per request, then dropped
+# GET routes that act (or open the live socket): no page of another site may call them
+ACTING_GETS = ("/divertmode", "/shaper", "/savenetwork", "/restart", "/reset", "/r", "/rapi", "/ws")
 # what phones and laptops fetch to find out whether they are behind a captive portal
 PROBES = ("/generate_204", "/gen_204", "/hotspot-detect.html", "/library/test/success.html",
           "/connecttest.txt", "/ncsi.txt", "/redirect", "/canonical.html", "/success.txt")
@@ -168,7 +170,7 @@ class App:
         r = self.captive(req)
         if r is not None:
             return r
-        denied = self.check_auth(req)
+        denied = self.check_auth(req) or self.check_site(req)
         if denied is not None:
             return denied
         m = match(req.method, req.path)
@@ -226,6 +228,26 @@ class App:
         # a browser shows this page when the login prompt is cancelled or fails
         return _DENIED, 401, {"WWW-Authenticate": 'Basic realm="%s"' % realm,
                               "Content-Type": "text/html; charset=UTF-8"}
+
+    def check_site(self, req):
+        """None when the request may go on, else the refusal. A web page can make the
+        visitor's browser send forms and simple requests to any address on the home network
+        (cross-site request forgery); the browser then names the page's site in Origin or
+        Referer ("null" for a sandboxed page) and says cross-site in Sec-Fetch-Site. HA,
+        evcc, Node-RED and curl send none of these, so they pass. A page can also post JSON
+        as text/plain without asking the server first, so JSON is taken only as
+        application/json, which a page may send only after a CORS preflight (OPTIONS: 405)."""
+        if req.method == "GET" and req.path not in ACTING_GETS:
+            return None  # reads: another site's page cannot read the answer
+        h = req.header
+        u = h("origin") or h("referer")
+        i = u.find("//")
+        if h("sec-fetch-site") == "cross-site" or \
+                (u and (i < 0 or u[i + 2:].split("/", 1)[0].lower() != h("host").lower())):
+            return {"msg": "cross-site request refused"}, 403
+        if req.body.lstrip()[:1] in (b"{", b"[") and not json_type(h("content-type")):
+            return {"msg": "JSON needs Content-Type: application/json"}, 415
+        return None
 
     # ---------------------------------------------------------------- UI and captive portal
     def index(self):

@@ -27,7 +27,8 @@ MAX_HEADS = 4
 
 REASONS = {101: "Switching Protocols", 200: "OK", 201: "Created", 302: "Found",
            400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 413: "Payload Too Large", 423: "Locked",
+           405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
+           423: "Locked",
            500: "Internal Server Error", 503: "Service Unavailable"}
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=UTF-8"
@@ -66,6 +67,12 @@ def unquote(s):
     return out.decode()  # raises UnicodeError on bad UTF-8: the caller answers 400
 
 
+def json_type(ct):
+    """A Content-Type of JSON. Only the media type counts: "text/plain; x=application/json"
+    is text (a web page may send that without asking, web/app.py check_site)."""
+    return ct.split(";", 1)[0].strip().lower() == JSON_TYPE
+
+
 def parse_qs(s):
     """'a=1&b=x%20y' -> {'a': '1', 'b': 'x y'}; a bare 'a' gives 'a': ''."""
     d = {}
@@ -100,10 +107,14 @@ class Request:
         return self._args
 
     def json(self):
-        """The body as JSON, or None when absent or invalid."""
+        """The body as JSON, or None when absent, invalid or not sent as application/json
+        (web/app.py check_site). Anything json.loads raises (deep nesting: RecursionError,
+        MemoryError) is a bad body, never a crash."""
+        if not json_type(self.header("content-type")):
+            return None
         try:
             return json.loads(self.body)
-        except (ValueError, TypeError):
+        except Exception:
             return None
 
     def params(self):
@@ -201,6 +212,8 @@ def parse_request(buf, reader, writer):
             raise HttpError(400)
     try:
         req = Request(method, target, headers, reader, writer)
+        if req.query:
+            req.args  # a query that is not UTF-8 is a 400 here, not a 500 in a handler
     except UnicodeError:
         raise HttpError(400)
     if "transfer-encoding" in headers:

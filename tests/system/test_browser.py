@@ -198,9 +198,12 @@ def test_item_3_eco_without_feed_data_says_so():
     plug_charging()
     B.click("#mode button[data-m='2']")
     B.wait("document.querySelector('#mode button[data-m=\"2\"]').getAttribute('aria-pressed') === 'true'")
-    # no feed at all: no divert card, and the state says why it does not charge
-    text_is("#stword", "No solar data", 30)
-    assert "No solar data received (never): check Services, Solar feed" in B.text("#stsub")
+    # no feed at all: Eco adopts the running charge at its 6 A fallback (issue 11 defect 9);
+    # the card must not call that solar, and says why; no divert card
+    text_has("#stsub", "Eco at its minimum: no solar data", 30)
+    assert B.text("#stword") == "Charging" and "from solar" not in B.text("#stsub")
+    text_has("#streason", "No solar data received (never): check Services, Solar feed")
+    assert "s-warn" in B.js("document.getElementById('stcard').className")
     assert not visible("#dvcard")
     shot("dashboard-eco-nodata")
 

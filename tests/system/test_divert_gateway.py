@@ -77,3 +77,22 @@ def test_eco_starts_at_6a_follows_surplus_and_reverts_on_unplug(broker, rig_fact
         wait_for(lambda: r.evse()["current_a"] == 20, 10, what="normal current reinstated")
     finally:
         meter.stop_ev.set()
+
+
+def test_eco_adopts_the_running_charge_before_any_feed_sample(rig_factory):
+    """Issue 11 defect 9: Eco switched on while the car charges keeps the charge (it used to
+    pause at once for want of a feed sample); a feed never heard counts as stale, so it charges
+    on at the 6 A fallback, and Normal gives the user's current back."""
+    r = rig_factory(config={"divert_type": 1, "divert_stale_time": 10},
+                    sim_kwargs={"ev_connected": True})
+    r.wait_connected()
+    wait_for(lambda: r.evse()["state"] == 3 and r.evse()["current_a"] > 6, 10, what="charging")
+    n0 = r.sim.log_len()
+    assert r.post("/divertmode", "divertmode=2")[0] == 200
+    wait_for(lambda: r.status().get("divert_state") == "active", 5, what="the running charge adopted")
+    assert r.evse()["state"] == 3 and r.sim.executed(("$FS", "$FD"), n0) == []
+    wait_for(lambda: r.evse()["current_a"] == 6, 30, what="6 A while no feed was ever heard")
+    s = r.status()
+    assert s["divert_stale"] and r.evse()["state"] == 3
+    assert r.post("/divertmode", "divertmode=1")[0] == 200
+    wait_for(lambda: r.evse()["current_a"] > 6, 10, what="the user's current again in Normal")

@@ -37,6 +37,12 @@ def _poke(rig, n=[0]):
     assert code == 200, body
 
 
+def _replied(rig):
+    """/status once every post has had its reply (a slow server answers later), else None."""
+    s = rig.status()
+    return s if s["packets_success"] == s["packets_sent"] else None
+
+
 def _alive(rig):
     assert rig.fw.poll() is None, rig.log()[-3000:]
     t0 = time.monotonic()
@@ -60,10 +66,14 @@ def test_inputs_arrive_with_node_keys_and_status_values(fake, rig_factory):
     wait_for(lambda: rig.status()["state"] == 3 and rig.status()["amp"] > 0, 15, what="charging")
     time.sleep(1.0)
     n = len(fake.log())
+    t0 = time.monotonic()
     _poke(rig)
     wait_for(lambda: len(fake.log()) > n and fake.log()[-1].get("values"), 5, what="post")
     got = fake.log()[-1]["values"]
-    s = rig.status()
+    s = wait_for(lambda: _replied(rig), 5, what="the reply counted")
+    # the EV still ramps its current (sim/ev.py: 1 A/s) and the gateway reads it once a
+    # second: the posted amp and the one read now may differ by that much, no more
+    ramp_ma = int(1000 * (time.monotonic() - t0 + 1))
     for k in TEMPLATE + ("voltage", "power", "session_energy", "temp", "max_current"):
         assert k in got, (k, got)
     assert got["state"] == 3 and got["vehicle"] == 1
@@ -71,12 +81,12 @@ def test_inputs_arrive_with_node_keys_and_status_values(fake, rig_factory):
     for k in ("pilot", "voltage", "temp", "temp1", "divertmode", "manual_override",
               "max_current"):
         assert got[k] == s[k], (k, got[k], s[k])
-    assert abs(got["amp"] - s["amp"]) <= max(500, s["amp"] // 20), (got["amp"], s["amp"])
+    assert abs(got["amp"] - s["amp"]) <= max(500, s["amp"] // 20) + ramp_ma, (got["amp"], s["amp"], ramp_ma)
     assert abs(got["session_energy"] - s["session_energy"]) <= 5
     for k, v in got.items():
         assert v == int(v), (k, v)  # integers only
     assert not [k for k in got if s.get(k) is False]  # absent sensors left out
-    assert s["packets_success"] == s["packets_sent"]
+    assert s["emoncms_connected"] == 1 and s["packets_sent"] >= n + 1
 
 
 def test_wrong_apikey_then_fixed(fake, rig_factory):
@@ -183,6 +193,8 @@ def test_posts_every_30_s(fake, rig_factory):
     a, b = fake.log()[:2]
     gap = b["t"] - a["t"]
     assert 29.0 < gap < 32.0, gap
-    assert rig.status()["packets_success"] == 2
+    # both replies counted: wait for the second, however slow the server is
+    wait_for(lambda: rig.status()["packets_success"] == 2, 5, what="second reply counted")
+    assert rig.status()["packets_sent"] == 2
 
 

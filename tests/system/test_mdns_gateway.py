@@ -24,14 +24,44 @@ def _ask(port, name, qtype):
         s.close()
 
 
+def _records(pkt):
+    """[(name, type, rdata, offset of rdata)] of every resource record in a DNS reply
+    (RFC 1035 4.1)."""
+    qd, an, ns, ar = (int.from_bytes(pkt[i:i + 2], "big") for i in (4, 6, 8, 10))
+    i = 12
+    for _ in range(qd):
+        _, i = mdns._read_name(pkt, i)
+        i += 4
+    out = []
+    for _ in range(an + ns + ar):
+        name, i = mdns._read_name(pkt, i)
+        rtype = int.from_bytes(pkt[i:i + 2], "big")
+        n = int.from_bytes(pkt[i + 8:i + 10], "big")
+        out.append((name, rtype, pkt[i + 10:i + 10 + n], i + 10))
+        i += 10 + n
+    assert i == len(pkt), "trailing bytes"
+    return out
+
+
 def test_zeroconf_service_record_has_the_serial(rig):
     port = int(rig.extra_env["MDNS_PORT"])
     r = wait_for(lambda: _ask(port, b"_openevse._tcp.local", mdns.T_PTR), 5, what="mDNS answer")
     serial = rig.get("/config")[1]["wifi_serial"]
-    assert b"id=" + serial.encode() in r
-    assert b"\t_openevse\x04_tcp\x05local" in r
-    # the SRV record points at the web server's port
-    assert rig.http_port.to_bytes(2, "big") in r
+    recs = _records(r)
+    ptr = [o for n, t, d, o in recs if n == b"_openevse._tcp.local" and t == mdns.T_PTR]
+    assert len(ptr) == 1
+    inst, _ = mdns._read_name(r, ptr[0])  # the instance the PTR names
+    assert inst.endswith(b"._openevse._tcp.local")
+    txt = [d for n, t, d, o in recs if n == inst and t == mdns.T_TXT]
+    srv = [d for n, t, d, o in recs if n == inst and t == mdns.T_SRV]
+    assert len(txt) == 1 and len(srv) == 1
+    strings, i = [], 0
+    while i < len(txt[0]):
+        strings.append(txt[0][i + 1:i + 1 + txt[0][i]])
+        i += 1 + txt[0][i]
+    assert b"id=" + serial.encode() in strings, strings
+    # the SRV record (priority, weight, port, target) points at the web server's port
+    assert int.from_bytes(srv[0][4:6], "big") == rig.http_port
 
 
 def test_port_held_by_another_responder_is_no_crash_loop(rig_factory):

@@ -90,6 +90,7 @@ from net.mqtt import MQTTClient
 port = int(os.getenv("MQTT_PORT"))
 ka = int(os.getenv("MQTT_KA") or "30")
 pub_ms = int(os.getenv("MQTT_PUB_MS") or "0")
+will = (os.getenv("MQTT_WILL") or "t/lwt").encode()
 stall = [0, False]
 
 def on_msg(topic, msg, retained):
@@ -101,7 +102,7 @@ async def on_conn(client):
     client.publish(b"t/status", b"online", True)
 
 c = MQTTClient(b"probe", "127.0.0.1", port, keepalive=ka,
-               will=(b"t/lwt", b"offline", False, 1), on_message=on_msg, on_connect=on_conn)
+               will=(will, b"offline", False, 1), on_message=on_msg, on_connect=on_conn)
 c.subscribe(b"t/in/#")
 
 async def ticker():
@@ -119,7 +120,7 @@ async def ticker():
             stall[1] = True
         if ticks_diff(ticks_ms(), rep) >= 500:
             rep = ticks_ms()
-            print("STALL", stall[0], c.stats["tx"], c.stats["drops"])
+            print("STALL", stall[0], c.stats["tx"], c.stats["drops"], c.stats["fails"])
 
 async def pub():
     n = 0
@@ -167,15 +168,29 @@ def _roundtrip(broker, proc, key, timeout=3.0):
     raise AssertionError("no echo for " + key + "\n" + proc.text()[-2000:])
 
 
+def test_refused_connect_is_logged_once_per_reason(broker, probe_script):
+    # issue 11: a will topic with # (an announce topic the settings once let through) makes
+    # mosquitto refuse every CONNECT; the client retried silently for ever. Now it says why,
+    # once, not on every retry (config_rules.py refuses such a topic in the first place).
+    proc = micropython(probe_script, {"MQTT_PORT": str(broker.port), "MQTT_WILL": "t/#"})
+    try:
+        proc.wait_for(lambda l: l.startswith("mqtt: connect failed:"), 10)
+        # three more refused attempts (retries after 1, 2, 4 s): the reason is not said again
+        proc.wait_for(lambda l: l.startswith("STALL") and int(l.split()[4]) >= 3, 15)
+        text = proc.text()
+        assert text.count("mqtt: connect failed:") == 1, text
+        assert "UP" not in text.split()
+    finally:
+        proc.stop()
+
+
 def test_roundtrip_retained_status(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     try:
         proc.wait_for(_up, 10)
-        echo = broker.sub("t/echo/#", 1, 5)
-        time.sleep(0.3)
-        _roundtrip(broker, proc, "hello")
-        out, _ = echo.communicate(timeout=10)
-        assert out.strip() == "t/echo/hello hello"
+        with broker.subscriber("t/echo/#").ready() as echo:
+            _roundtrip(broker, proc, "hello")
+            assert echo.wait(lambda t, m: t.startswith("t/echo/")) == ("t/echo/hello", "hello")
         assert broker.get("t/status") == "online"  # retained birth
         # a message larger than max_packet is skipped without dropping the link
         big = "x" * 3000
@@ -209,13 +224,11 @@ def test_last_will_on_vanish(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     try:
         proc.wait_for(_up, 10)
-        lwt = broker.sub("t/lwt", 1, 10)
-        time.sleep(0.3)
-        t0 = time.time()
-        proc.stop(signal.SIGKILL)
-        out, _ = lwt.communicate(timeout=15)
-        assert out.strip() == "t/lwt offline"
-        assert time.time() - t0 < 5
+        with broker.subscriber("t/lwt").ready() as lwt:
+            t0 = time.time()
+            proc.stop(signal.SIGKILL)
+            assert lwt.wait(lambda t, m: t == "t/lwt", 15) == ("t/lwt", "offline")
+            assert time.time() - t0 < 5
     finally:
         proc.stop()
 

@@ -50,17 +50,14 @@ def test_grid_feed_reaches_divert(broker, gw):
 
 
 def test_rapi_in_answers_on_rapi_out(broker, gw):
-    sub = broker.sub(BASE + "/rapi/out", 1, 10, verbose=False)
-    time.sleep(0.3)
-    broker.pub(BASE + "/rapi/in/$GS", "")
-    out, _ = sub.communicate(timeout=15)
-    assert out.startswith("$OK "), out
-    # a blocked command is refused (allow-list as for HTTP /r)
-    sub = broker.sub(BASE + "/rapi/out", 1, 10, verbose=False)
-    time.sleep(0.3)
-    broker.pub(BASE + "/rapi/in/$FR", "")
-    out, _ = sub.communicate(timeout=15)
-    assert "BLOCKED" in out, out
+    with broker.subscriber(BASE + "/rapi/out").ready() as sub:
+        broker.pub(BASE + "/rapi/in/$GS", "")
+        _, out = sub.wait(lambda t, m: t == BASE + "/rapi/out", 15)
+        assert out.startswith("$OK "), out
+        # a blocked command is refused (allow-list as for HTTP /r)
+        broker.pub(BASE + "/rapi/in/$FR", "")
+        _, out = sub.wait(lambda t, m: t == BASE + "/rapi/out" and not m.startswith("$OK"), 15)
+        assert out == "RAPI_RESPONSE_BLOCKED", out
     assert gw.sim.executed("$FR") == []
 
 

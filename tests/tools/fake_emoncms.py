@@ -20,6 +20,9 @@ Received inputs are kept per node (`inputs[node][name] = value`, plus `posts`, a
 each request). Fault modes (`mode`): "ok", "slow" (reply after `delay` s), "hang" (accept,
 read the request, send nothing for `delay` s), "garbage" (non-HTTP bytes), "flood"
 (an endless reply body for `delay` s), "close" (close without a reply), "http500".
+`reply_delay` (s, default from FAKE_EMONCMS_REPLY_DELAY, else 0) holds every reply back
+after the request has been recorded, as a real server over a slow link does: a test that
+reads the gateway's counters before the reply arrived fails with it.
 Optional TLS with a throwaway self-signed certificate (openssl CLI).
 
 CLI: python tests/tools/fake_emoncms.py [--port N] [--apikey KEY] [--tls]
@@ -70,6 +73,7 @@ class FakeEmoncms:
         self.prefix = prefix.rstrip("/")
         self.mode = "ok"
         self.delay = 30.0
+        self.reply_delay = float(os.getenv("FAKE_EMONCMS_REPLY_DELAY") or 0)
         self.inputs = {}  # node -> {name: value}
         self.posts = []  # one dict per request
         self.lock = threading.Lock()
@@ -187,6 +191,8 @@ class FakeEmoncms:
         self._emoncms(h, rec)
 
     def _reply(self, h, rec, code, ctype, body, headers=()):
+        if self.reply_delay:
+            self.stopping.wait(self.reply_delay)
         rec["result"] = (code, body)
         data = body.encode()
         try:

@@ -2,7 +2,7 @@
 import asyncio
 
 import claims as C
-from compat import sleep_ms
+from compat import sleep_ms, ticks_ms
 import config
 from events import Bus
 from rapi import codec
@@ -25,9 +25,12 @@ class FakeRapi:
     def __init__(self):
         self.on_async = None
         self.state, self.pilot, self.vflags = 3, 32, 0x0140
+        self.max = 32  # saved maximum ($SC n without V)
+        self.bad_lines = self.timeouts = 0  # the link's error counters (rapi/client.py)
         self.sent = []
         self.lose = set()
         self.refuse = set()
+        self.corrupt = {}  # command -> what arrives at the controller (a damaged line)
         self.ecf = 0x0001  # $GE settings word
         self.timer = [0, 0, 0, 0]
         self.clock = (12, 0)
@@ -36,17 +39,20 @@ class FakeRapi:
 
     async def command(self, cmd, timeout_ms=None, retries=None):
         self.sent.append(cmd)
+        cmd = self.corrupt.pop(cmd, cmd)  # what the controller received instead
         name = cmd.split(" ")[0]
         args = cmd.split(" ")[1:]
         if name in self.refuse:
             reply = "$NK"
         elif cmd.startswith("$SC"):
             self.pilot = int(cmd.split(" ")[1])
+            if not cmd.endswith(" V"):
+                self.max = self.pilot
             reply = "$OK %d" % self.pilot
         elif name == "$GS":
             reply = "$OK %02x 10 03 %04x" % (self.state, self.vflags)
         elif name == "$GC":
-            reply = "$OK 6 32 %d 32" % self.pilot
+            reply = "$OK 6 32 %d %d" % (self.pilot, self.max)
         elif name == "$GE":
             reply = "$OK 32 %04x" % self.ecf
         elif name == "$GF":
@@ -107,6 +113,38 @@ def test_apply_sends_current_once_even_when_reply_lost():
     assert rapi.pilot == 12
     assert [c for c in rapi.sent if c.startswith("$SC")] == ["$SC 12 V"]
     assert m.pilot == 12
+
+
+def test_apply_says_when_the_target_could_not_be_confirmed():
+    # run() retries within RETRY_MS on False (a noisy link must not make Stop wait ticks)
+    mon, rapi, cl, m = _monitor()
+    assert asyncio.run(mon.apply()) is True
+    cl.set(1, C.API, {"charge_current": 12})
+    rapi.lose.add("$SC")
+    assert asyncio.run(mon.apply()) is False
+    done = [asyncio.run(mon.apply()) for _ in range(3)]
+    assert done[-1] is True and m.pilot == 12 and rapi.pilot == 12
+
+
+def test_state_is_read_every_tick_while_lines_arrive_damaged():
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon.apply())  # the state known, so one read confirms it
+    mon.hb_armed = True
+    now = ticks_ms()
+    mon._last_state_poll = mon._last_slow_poll = mon._last_energy_poll = now
+    mon._bad_seen = rapi.bad_lines + rapi.timeouts
+
+    def gs_after_poll():
+        n = rapi.sent.count("$GS")
+        asyncio.run(mon._poll(now))
+        return rapi.sent.count("$GS") - n
+
+    assert gs_after_poll() == 0  # a clean link: the 10 s state poll is not due
+    rapi.bad_lines += 1  # a damaged line (maybe a lost $AT)
+    assert gs_after_poll() == 1
+    assert gs_after_poll() == 0
+    rapi.timeouts += 2
+    assert gs_after_poll() == 1
 
 
 def test_apply_sleeps_and_wakes_with_state_claims():
@@ -205,6 +243,43 @@ def test_boot_takes_the_front_button_once():
     rapi.sent = []
     asyncio.run(mon._cold("boot"))  # a controller reboot: already the gateway's (EEPROM)
     assert "$FF B 0" not in rapi.sent
+
+
+def test_a_saved_maximum_raised_by_a_damaged_command_is_set_back():
+    # On a noisy link two bits flipped in one column turn "$SC 14 V" into a saved
+    # "$SC 34\"V" (the XOR checksum still matches): the controller's own maximum jumps to
+    # its hardware limit. The gateway puts the limit back.
+    mon, rapi, cl, m = _monitor()
+    rapi.max = 16
+    asyncio.run(mon.apply())
+    assert m.max_a == 16 and rapi.pilot == 16
+    cl.set(1, C.API, {"charge_current": 14})
+    rapi.corrupt["$SC 14 V"] = "$SC 32"  # what the damaged command did
+    asyncio.run(mon.apply())
+    assert rapi.max == 32
+    asyncio.run(mon.apply())
+    asyncio.run(mon.apply())
+    assert "$SC 16" in rapi.sent and rapi.max == 16
+    assert m.max_a == 16 and rapi.pilot == 14
+    # a lower maximum (the safe way) is simply followed
+    rapi.max = 10
+    mon._pilot_known = False
+    asyncio.run(mon.apply())
+    asyncio.run(mon.apply())
+    assert m.max_a == 10 and rapi.pilot == 10 and rapi.sent.count("$SC 16") == 1
+
+
+def test_a_maximum_changed_at_the_controller_is_followed():
+    # the controller's own setup menu, no $SC of ours in between (tests/system/
+    # test_controllers.py changes it behind the gateway's back the same way)
+    mon, rapi, cl, m = _monitor()
+    rapi.max = 16
+    asyncio.run(mon.apply())
+    rapi.max = 20
+    mon._pilot_known = False
+    asyncio.run(mon.apply())
+    asyncio.run(mon.apply())
+    assert m.max_a == 20 and not [c for c in rapi.sent if c.startswith("$SC") and "V" not in c]
 
 
 def test_pause_uses_disabled_sends_fd_and_resumes():

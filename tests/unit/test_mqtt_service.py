@@ -204,3 +204,17 @@ def test_ha_disabled_by_default():
     s._build()
     s._on_connected()
     assert not [t for t, _, _ in s._q if t.startswith(b"homeassistant/")]
+
+
+def test_empty_command_payloads_ignored():
+    # an empty (retained-delete) message on <base>/restart used to reboot the gateway
+    gw, s, c = _svc()
+    for topic in (b"restart", b"override/set", b"config/set", b"limit/set"):
+        for m in (b"", b"  ", b"\n"):
+            s._on_msg(b"emon/openevse/" + topic, m, False)
+            s._on_msg(b"emon/openevse/" + topic, m, True)
+    s._on_msg(b"emon/openevse/restart", b"", False)
+    assert gw.calls == [] and gw.config.updates == [] and s.stats["bad"] == 25
+    assert "empty command" in s.last_bad
+    s._on_msg(b"emon/openevse/restart", b"gateway", False)  # the bare word still works
+    assert gw.calls == [("restart", "gateway")]

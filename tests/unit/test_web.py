@@ -134,7 +134,10 @@ def test_rapi_json_and_html():
         r = await c.get("/r?json=1&rapi=$XX")
         assert r.status_code == 500 and r.json["error"] == "RAPI_RESPONSE_TIMEOUT"
         gw.config.update({"developer_mode": True})
-        r = await c.get("/r?json=1&rapi=$SC+20")
+        r = await c.get("/r?json=1&rapi=$SC+20")  # developer mode commands: POST only
+        assert r.status_code == 405 and gw.evse.rapi_log[-1] != "$SC 20"
+        r = await c.post("/r", body="json=1&rapi=$SC+20",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert r.status_code == 200 and r.json["ret"] == "$OK^20"
         r = await c.get("/r?rapi=%24GV")
         assert r.headers["Content-Type"].startswith("text/html")
@@ -262,6 +265,8 @@ def test_restart_reset_scan_describe():
         r = await c.get("/reset")
         assert r.status_code == 403
         r = await c.post("/reset")
+        assert r.status_code == 403
+        r = await c.post("/reset", headers={"X-Requested-With": "OpenEVSE"})
         assert r.text == "1"
         await asyncio.sleep(0.05)  # restarts are deferred until the reply is out
         assert gw.restarts == ["gateway", "evse"] and gw.resets == 1

@@ -145,7 +145,8 @@ def test_full_server_waits_then_answers_503():
 
     async def t():
         # a request whose body is still coming holds the only slot
-        busy = FakeStream(b"POST /status HTTP/1.1\r\nContent-Length: 15\r\n\r\n{\"solar\"", eof=False)
+        busy = FakeStream(b"POST /status HTTP/1.1\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 15\r\n\r\n{\"solar\"", eof=False)
         tb = asyncio.create_task(app.server.serve(busy, busy))
         await asyncio.sleep(0.01)
         waiter = FakeStream(request_bytes("GET", "/override"))

@@ -1,117 +1,21 @@
 # A small fake Gateway for the web tests.
 # It implements the gw contract the web layer relies on (docs/web.md) with the real
-# claims.Claims and events.Bus, a validating config and a tiny virtual EVSE.
-import json
+# claims.Claims, config.Config and events.Bus, and a tiny virtual EVSE.
 
 import claims
+from config import Config
 from events import Bus
+from rapi import guard
 
 MASK = "_DUMMY_PASSWORD"
-SECRETS = ("pass", "www_password", "emoncms_apikey", "mqtt_pass")
+# The settings the fake starts from; validation, masking and saving are the firmware's own
+# (config.Config), so what the web tests see of settings is what the gateway does.
 DEFAULTS = {
-    "ssid": "",
-    "pass": "",
-    "www_username": "",
-    "www_password": "",
     "hostname": "openevse-7b2c",
-    "emoncms_enabled": False,
-    "emoncms_server": "https://emoncms.org",
     "emoncms_node": "openevse-7b2c",
-    "emoncms_apikey": "",
-    "emoncms_fingerprint": "",
-    "mqtt_enabled": False,
-    "mqtt_server": "",
-    "mqtt_port": 1883,
     "mqtt_topic": "openevse-7b2c",
-    "mqtt_user": "",
-    "mqtt_pass": "",
-    "mqtt_solar": "",
-    "mqtt_grid_ie": "",
-    "mqtt_vrms": "",
-    "divert_enabled": False,
-    "charge_mode": "fast",
     "max_current_soft": 32,
-    "developer_mode": False,
 }
-RANGES = {"mqtt_port": (1, 65535), "max_current_soft": (6, 32)}
-CHOICES = {"charge_mode": ("fast", "eco")}
-
-
-class ConfigError(ValueError):
-    def __init__(self, field, msg):
-        super().__init__(msg)
-        self.field = field
-        self.msg = msg
-
-
-class FakeConfig:
-    def __init__(self, path=None):
-        self.path = path
-        self.values = dict(DEFAULTS)
-        self.version = 1
-        self.on_change = None
-        if path:
-            try:
-                with open(path) as f:
-                    self.values.update(json.load(f))
-            except (OSError, ValueError):
-                pass
-
-    def get(self, key):
-        return self.values.get(key)
-
-    def public(self):
-        d = {
-            "version": "v5.1.0-mpy",
-            "wifi_serial": "9C9C1FE57B2C",
-            "buildenv": "micropython_test",
-            "firmware": "8.2.1",
-            "protocol": "-",
-            "min_current_hard": 6,
-            "max_current_hard": 32,
-            "service": 2,
-        }
-        for k, v in self.values.items():
-            d[k] = (MASK if v else "") if k in SECRETS else v
-        return d
-
-    def _check(self, k, v):
-        if k not in DEFAULTS:
-            return v
-        t = type(DEFAULTS[k])
-        if t is bool:
-            if not isinstance(v, bool):
-                raise ConfigError(k, k + " must be true or false")
-        elif t is int:
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ConfigError(k, k + " must be a whole number")
-        elif not isinstance(v, str):
-            raise ConfigError(k, k + " must be text")
-        if k in RANGES and not RANGES[k][0] <= v <= RANGES[k][1]:
-            raise ConfigError(k, "%s must be between %d and %d" % (k, RANGES[k][0], RANGES[k][1]))
-        if k in CHOICES and v not in CHOICES[k]:
-            raise ConfigError(k, k + " must be one of " + ", ".join(CHOICES[k]))
-        return v
-
-    def update(self, d):
-        new = {}
-        for k, v in d.items():  # validate everything before touching anything
-            if k in DEFAULTS:
-                new[k] = self._check(k, v)
-        changed = [k for k, v in new.items() if self.values.get(k) != v]
-        if changed:
-            self.values.update(new)
-            self.version += 1
-            if self.path:
-                tmp = self.path + ".tmp"
-                with open(tmp, "w") as f:
-                    json.dump(self.values, f)
-                import os
-
-                os.rename(tmp, self.path)
-            if self.on_change:
-                self.on_change(changed)
-        return changed
 
 
 class FakeAp:
@@ -173,8 +77,11 @@ class VirtualEvse:
 class FakeGateway:
     def __init__(self, data_dir=None):
         self.bus = Bus()
-        self.config = FakeConfig(data_dir + "/config.json" if data_dir else None)
-        self.config.on_change = self._config_changed
+        self.config = Config(data_dir + "/config.json" if data_dir else None, DEFAULTS)
+        self.config.load()
+        self.config.on_change.append(self._config_changed)
+        self.serial = "9C9C1FE57B2C"
+        self.version = "5.1.0"
         self.claims = claims.Claims(self._limits)
         self.claims.on_change = self.apply
         self.wifi = FakeWifi()
@@ -302,6 +209,8 @@ class FakeGateway:
         return d
 
     def set_divert_mode(self, mode):
+        if mode in ("1", "2"):
+            mode = int(mode)
         if mode not in (1, 2):
             raise ValueError("divertmode must be 1 or 2")
         self.divertmode = mode
@@ -316,12 +225,18 @@ class FakeGateway:
     def status_input(self, key, value):
         self.extra[key] = value
 
-    async def rapi_passthrough(self, cmd):
+    def rapi_allowed(self, cmd, dev=True):
+        if dev and self.config.get("developer_mode"):
+            return True
+        return cmd.startswith("$G") or cmd in ("$F0", "$FB") or cmd.startswith("$FB ")
+
+    async def rapi_passthrough(self, cmd, confirmed=False):
         if cmd == "$XX":
             return False, "RAPI_RESPONSE_TIMEOUT"
-        allowed = cmd.startswith("$G") or cmd in ("$F0", "$FB") or cmd.startswith("$FB ")
-        if not allowed and not self.config.get("developer_mode"):
+        if not self.rapi_allowed(cmd):
             return False, "RAPI_RESPONSE_BLOCKED"
+        if not confirmed and guard.safety_off(cmd):
+            return False, "RAPI_RESPONSE_CONFIRM"
         self.evse.rapi_log.append(cmd)
         if cmd == "$GV":
             return True, "$OK 8.2.1 5.1.0^xx"

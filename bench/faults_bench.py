@@ -1,0 +1,41 @@
+"""The fault and attack suite at full size (`make faults`, also part of `make bench`):
+RAPI corruption, controller silence and reboot, broker restarts, Emoncms down and slow,
+WiFi outages, 200 power cuts during saves, HTTP and MQTT fuzz, cross-site requests, against
+the firmware under MicroPython and the virtual EVSE. Prints one table (docs/faults.md).
+tests/system/test_faults.py runs the same rows small inside `make test`.
+
+    python bench/faults_bench.py [--quick] [--form src|mpy|frozen]
+"""
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for p in ("tests/system", "tests/tools", "firmware", "boards/unix"):
+    sys.path.insert(0, os.path.join(ROOT, p))
+
+import faults  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the small counts of make test")
+    ap.add_argument("--form", default="src", help="firmware form (tests/system/harness.py)")
+    a = ap.parse_args()
+    scale = faults.QUICK if a.quick else faults.FULL
+    print("fault and attack suite (%s, firmware form %s)" % ("quick" if a.quick else "full", a.form),
+          flush=True)
+    rows = faults.run(scale, a.form, out=lambda t: print(t, flush=True))
+    print()
+    print(faults.table(rows))
+    print()
+    print(faults.notes(rows))
+    bad = [r for r in rows if not r.ok()]
+    for r in bad:
+        print("FAILED %s: %s" % (r.name, "; ".join(r.problems)))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
