@@ -58,7 +58,9 @@ SPEC = {
     "delay_timer_owner": ("gateway", "c", ("gateway", "controller"), 0),
     "developer_mode": (False, "b", 0, 0),
     "sntp_enabled": (True, "b", 0, 0),
+    "sntp_hostname": ("pool.ntp.org", "s", 64, 0),
     "time_zone": ("Europe/London|GMT0BST,M3.5.0/1,M10.5.0", "s", 64, 0),
+    "scheduler_start_window": (600, "i", 0, 3600),  # s: random start offset (C++: 600)
     "led_brightness": (128, "i", 0, 255),
     "mqtt_vehicle_range_miles": (False, "b", 0, 0),
     "rfid_enabled": (False, "b", 0, 0),
@@ -78,6 +80,16 @@ def check(key, value):
             raise ConfigError(key, key + " must be text")
         if len(value) > a:
             raise ConfigError(key, "%s is too long (max %d characters)" % (key, a))
+        if key == "time_zone":
+            import tzrule
+
+            try:
+                tzrule.parse(value)
+            except (ValueError, IndexError):
+                raise ConfigError(key, "time_zone must be a POSIX TZ rule, e.g. "
+                                       "Europe/London|GMT0BST,M3.5.0/1,M10.5.0")
+        if key == "sntp_hostname" and not value:
+            raise ConfigError(key, "sntp_hostname must not be empty")
         if key == "delay_timer" and value:
             import delay_timer
 

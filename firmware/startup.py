@@ -29,9 +29,12 @@ STABLE_MS = 60000  # running this long ends the count
 
 # (gw attribute, module, class): services always started
 SERVICES = (
+    ("time", "clock", "TimeService"),
     ("wifi", "net.wifi", "WifiManager"),
     ("divert", "divert.service", "DivertService"),
     ("limits", "limits", "LimitService"),
+    ("scheduler", "scheduler", "SchedulerService"),
+    ("emeter", "energy", "EnergyMeter"),
 )
 # (gw attribute, module, class, the setting that enables it): imported and started on demand
 OPTIONAL = (
@@ -142,6 +145,7 @@ async def run(gw):
 
         tasks.append(asyncio.create_task(
             supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
+    gw.log_event("notification", "boot")
     print("main: gateway up, web on port", board.http_port)
     await _restart.wait()
     await sleep_ms(300)  # let the HTTP reply go out
