@@ -202,22 +202,18 @@ class TimeService:
         return max(1, min(60, self.next_sntp - self.gw.uptime()))
 
     async def run(self):
+        """The task: the clock's jobs, then the scheduler's and the energy meter's (one task
+        for the three: each task and its wake-up event cost heap)."""
+        gw = self.gw
         while True:
             self.wake.clear()
             await self.step()
+            wait = self.wait_s()
+            for name in ("scheduler", "emeter"):
+                svc = getattr(gw, name, None)
+                if svc is not None:
+                    wait = min(wait, svc.tick(gw.uptime()))
             try:
-                await wait_for_ms(self.wake.wait(), self.wait_s() * 1000)
+                await wait_for_ms(self.wake.wait(), max(wait, 1) * 1000)
             except asyncio.TimeoutError:
                 pass
-
-    def info(self):
-        """GET /time."""
-        d = status()
-        d["uptime"] = self.gw.uptime()
-        d["sntp_enabled"] = self.gw.config.get("sntp_enabled")
-        d["time_zone"] = self.gw.config.get("time_zone")
-        d["time_source"] = source
-        d["time_valid"] = valid()
-        d["ntp_last_sync"] = iso(self.sntp_ok) if self.sntp_ok else ""
-        d["ntp_error"] = self.sntp_error
-        return d

@@ -6,9 +6,7 @@
 # (temp file + rename), the calendar roll-over and resets are emeter.py, imported per job.
 # Flash writes are bounded: while charging at most every SAVE_S, then once when the charge
 # stops, at a roll-over and a reset; never while idle.
-import asyncio
-
-from compat import drop, wait_for_ms
+from compat import drop
 
 SAVE_S = 300  # SAVE_INTERVAL: 5 min while charging
 STEP_S = 30
@@ -41,7 +39,7 @@ class EnergyMeter:
         self.writes = 0  # saves since boot (flash writes)
         self.bytes = 0
         self._charging = False
-        self.wake = asyncio.Event()
+        self.due = 0  # uptime s of the next step (the clock's task calls tick)
         _cold("load", self)
         if gw.model is not None:
             gw.model.meter = self
@@ -60,7 +58,10 @@ class EnergyMeter:
                 if self.last_ws is None:
                     self.last_ws = 0  # a session that starts now: counted from its start
             if self._charging and not c:
-                self.wake.set()  # the charge stopped: save now
+                self.due = 0  # the charge stopped: save now
+                t = getattr(self.gw, "time", None)
+                if t is not None:
+                    t.wake.set()
             self._charging = c
 
     def add_ctl(self, total_wh):
@@ -99,14 +100,12 @@ class EnergyMeter:
     def reset(self, hard, imp):
         _cold("reset", self, hard, imp)
 
-    async def run(self):
-        while True:
-            self.wake.clear()
+    def tick(self, up):
+        """Called by the clock's task with the uptime; seconds until it is due again."""
+        if up >= self.due:
             try:
                 _cold("step", self)
             except Exception as e:
                 print("emeter:", repr(e))
-            try:
-                await wait_for_ms(self.wake.wait(), STEP_S * 1000)
-            except asyncio.TimeoutError:
-                pass
+            self.due = up + STEP_S
+        return self.due - up

@@ -1,10 +1,8 @@
 # The weekly scheduler's resident part (the C++ gateway's scheduler.cpp): the events in a
-# compact list and a task that sleeps until the next event starts. Everything else (checking,
+# compact list, stepped by the clock's task (clock.TimeService) when the next event starts. Everything else (checking,
 # saving, the week's plan, working out the event in force and its claim) is schedule.py,
 # imported for each job and dropped after, so the resident cost is this class and the list.
-import asyncio
-
-from compat import drop, wait_for_ms
+from compat import drop
 
 STEP_S = 60  # re-evaluated at least this often (a clock set, a time zone change)
 
@@ -30,7 +28,7 @@ class SchedulerService:
         self.seed = 0  # the random start offsets; new at each change (scheduler.cpp rebuilds)
         self.current = None  # (event id, day, start) in force
         self.claimed = False
-        self.wake = asyncio.Event()
+        self.due = 0  # uptime s of the next evaluation
         _cold("load", self)
         gw.config.on_change.append(self._config_changed)
 
@@ -39,7 +37,10 @@ class SchedulerService:
             self.poke()
 
     def poke(self):
-        self.wake.set()
+        self.due = 0
+        t = getattr(self.gw, "time", None)
+        if t is not None:
+            t.wake.set()
 
     def status(self):
         return {"schedule_version": self.version, "schedule_plan_version": self.plan_version}
@@ -58,15 +59,13 @@ class SchedulerService:
     def plan(self):
         return _cold("plan", self)
 
-    async def run(self):
-        while True:
-            self.wake.clear()
+    def tick(self, up):
+        """Called by the clock's task with the uptime; seconds until it is due again."""
+        if up >= self.due:
             try:
                 wait = _cold("evaluate", self)
-            except Exception as e:  # never let a bad schedule stop the task: log, retry
+            except Exception as e:  # a bad schedule must not stop the clock's task
                 print("scheduler:", repr(e))
                 wait = STEP_S
-            try:
-                await wait_for_ms(self.wake.wait(), min(wait, STEP_S) * 1000)
-            except asyncio.TimeoutError:
-                pass
+            self.due = up + min(wait, STEP_S)
+        return self.due - up

@@ -48,10 +48,11 @@ def config_info(gw):
         return info()
     m = getattr(gw, "model", None)
     board = getattr(gw, "board", None)
-    ver = str(getattr(gw, "version", "5.1.0"))
+    ver = str(getattr(gw, "version", "dev"))  # "dev": see startup.VERSION
     flags = getattr(m, "flags", 0) or 0
     return {
-        "version": ver if ver[:1] == "v" else "v" + ver,
+        "version": ver if ver[:1] in "vd" else "v" + ver,
+        "api_version": getattr(gw, "api", "5.1.0"),
         "wifi_serial": getattr(gw, "serial", ""),
         "buildenv": getattr(board, "BUILDENV", "micropython"),
         "build": getattr(gw, "build", ""),

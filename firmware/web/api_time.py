@@ -24,12 +24,18 @@ def parse_iso(s):
 
 
 async def time_get(app, req):
-    svc = getattr(app.gw, "time", None)
-    if svc is None:
-        d = clock.status()
-        d["uptime"] = app.gw.uptime()
-        return d
-    return svc.info()
+    gw = app.gw
+    d = clock.status()
+    d["uptime"] = gw.uptime()
+    d["sntp_enabled"] = gw.config.get("sntp_enabled")
+    d["time_zone"] = gw.config.get("time_zone")
+    d["time_source"] = clock.source
+    d["time_valid"] = clock.valid()
+    svc = getattr(gw, "time", None)
+    ok = svc.sntp_ok if svc is not None else 0
+    d["ntp_last_sync"] = clock.iso(ok) if ok else ""
+    d["ntp_error"] = svc.sntp_error if svc is not None else ""
+    return d
 
 
 async def time_post(app, req):
