@@ -1,7 +1,7 @@
-"""Time and the weekly scheduler, end to end: the firmware under MicroPython, the virtual EVSE
-(its RTC answers $GT and takes $S1), a real SNTP server on 127.0.0.1 and a real mosquitto.
-One rig serves the time tests (they set the clock in a known order); the scheduler tests
-set their own clock first."""
+"""Time, the weekly scheduler, the event log and the energy meter, end to end: the firmware
+under MicroPython, the virtual EVSE (its RTC answers $GT and takes $S1), a real SNTP server
+on 127.0.0.1 and a real mosquitto. One rig serves the module (the tests run in file order and
+set the clock they need); one restart checks what must survive it."""
 import json
 import socket
 import struct
@@ -90,6 +90,44 @@ def test_clock_from_the_controllers_rtc_at_boot(trig):
     assert s["local_time"].endswith("+0000") and s["time"].endswith("Z")
 
 
+def _entries(r):
+    idx = r.get("/logs")[1]
+    out = []
+    for i in range(idx["min"], idx["max"] + 1):
+        code, b = r.get("/logs/%d" % i)
+        assert code == 200, (i, b)
+        out += b
+    return out
+
+
+def test_event_log_boot_states_and_faults(trig):
+    r = trig
+    code, idx = r.get("/logs")
+    assert code == 200 and idx["min"] <= idx["max"] and idx["pending"] == 0
+    ev = _entries(r)
+    boot = [e for e in ev if e.get("message") == "boot"]
+    # the boot happened before the clock was set: stamped once the controller's RTC was read
+    assert boot and boot[-1]["type"] == "notification" and boot[-1]["time"].startswith("2025-")
+    keys = {"time", "type", "managerState", "evseState", "evseFlags", "pilot", "energy",
+            "elapsed", "temperature", "temperatureMax", "divertMode", "shaper"}
+    for e in ev:
+        assert keys <= set(e), e
+    n = len(ev)
+    r.plug()
+    wait_for(lambda: r.evse()["state"] == 3, 10, what="charging")
+    wait_for(lambda: any(e["evseState"] == 3 for e in _entries(r)[n:]), 10, what="logged")
+    r.sim.force_fault(6)  # GFCI trip
+    wait_for(lambda: any(e["type"] == "warning" and e["evseState"] == 6
+                         for e in _entries(r)[n:]), 10, what="fault logged as a warning")
+    r.sim.force_fault(0)
+    r.plug(False)
+    wait_for(lambda: r.evse()["state"] == 1, 15, what="idle")
+    idx = r.get("/logs")[1]
+    assert idx["events"] >= 3 and idx["bytes_written"] / idx["events"] < 200
+    assert r.get("/logs/%d" % (idx["max"] + 1)) == (404, {"msg": "Block out of range"})
+    assert r.post("/logs", {})[0] == 405
+
+
 def test_manual_time_and_time_zone(trig):
     code, d = trig.post("/time", {"sntp_enabled": False, "time": T_WED,
                                   "time_zone": "Europe/Berlin|CET-1CEST,M3.5.0,M10.5.0/3"})
@@ -148,14 +186,6 @@ def test_sntp_from_a_loopback_server_only(trig, sntp):
     trig.post("/config", {"sntp_enabled": False})
 
 
-def test_time_survives_a_restart_without_network(trig):
-    # the controller's RTC holds the time (set by $S1 above); at boot it is read again
-    trig.restart_firmware()
-    trig.wait_connected()
-    wait_for(lambda: trig.get("/time")[1]["time_source"] == "evse", 10, what="time from $GT")
-    assert trig.get("/time")[1]["time"].startswith("2027-03-04")
-
-
 # -- the scheduler ----------------------------------------------------------------------------
 
 def _wed_10(r):
@@ -198,19 +228,13 @@ def test_schedule_claims_and_overrides(trig):
         t = r.get("/claims/target")[1]
         assert t["claims"]["state"] == 65540 and t["properties"]["charge_current"] == 10
         assert r.get("/schedule/40")[1]["current"] == 10
-        # the schedule is kept across a restart (saved atomically)
-        r.restart_firmware()
-        r.wait_connected()
-        assert len(r.get("/schedule")[1]) == 3
-        _wed_10(r)
-        wait_for(lambda: r.evse()["state"] == 3, 15, what="charging again after the restart")
         assert r.request("DELETE", "/schedule/40") == (200, {"msg": "done"})
         assert r.request("DELETE", "/schedule/40")[0] == 404
         wait_for(lambda: r.evse()["state"] == 254, 10, what="paused once the event is gone")
     finally:
+        r.plug(False)
         for e in r.get("/schedule")[1]:
             r.request("DELETE", "/schedule/%d" % e["id"])
-        r.plug(False)
     wait_for(lambda: not any(c["client"] == 65540 for c in r.get("/claims")[1]), 10,
              what="no schedule claim without events")
 
@@ -231,6 +255,67 @@ def test_schedule_bad_input(trig):
     assert r.request("DELETE", "/schedule")[0] == 405
     # an empty POST reads the list (python-openevse-http 1.5.0, Home Assistant's pin)
     assert r.post("/schedule", "")[0] == 200
+
+
+SAVED = {}
+
+
+def test_energy_meter_counts_and_saves(trig):
+    r = trig
+    wait_for(lambda: r.status()["state"] == 1, 10, what="idle, no EV")
+    assert r.request("DELETE", "/emeter", {"hard": 1, "import": 0}) == (200, {"msg": "Reset done"})
+    s0 = r.status()
+    assert s0["total_energy"] == 0 and s0["total_switches"] == 0
+    last = _entries(r)[-1]
+    w0 = r.get("/emeter")[1]["writes"]
+    r.plug()
+    wait_for(lambda: r.evse()["state"] == 3, 10, what="charging")
+    wait_for(lambda: r.status()["total_day"] >= 0.004, 30, what="energy counted")
+    r.plug(False)
+    wait_for(lambda: r.evse()["state"] == 1, 10, what="stopped")
+    wait_for(lambda: r.get("/emeter")[1]["saved"], 10, what="saved once the charge stopped")
+    s = r.status()
+    # a switch per charge start, as many as the event log shows (the virtual EV may pause)
+    ev = _entries(r)
+    ev = ev[len(ev) - ev[::-1].index(last):]  # after the last entry seen before (the ring turns)
+    states = [e["evseState"] for e in ev if not e.get("message")]
+    starts = sum(1 for i in range(len(states)) if states[i] == 3 and (i == 0 or states[i - 1] != 3))
+    assert s["total_switches"] == starts >= 1, states
+    for k in ("total_energy", "total_week", "total_month", "total_year"):
+        assert s[k] == s["total_day"], k
+    # the controller's session energy (Wh): the meter follows it to within a Wh
+    assert abs(s["total_day"] * 1000 - s["session_energy"]) <= 1
+    # not a write per reading: one per stop of the charge (+ an import of the controller's total)
+    assert r.get("/emeter")[1]["writes"] - w0 <= starts + 1
+    SAVED["energy"] = (s["total_day"], s["total_energy"], starts)
+
+
+def test_restart_keeps_time_schedule_and_energy(trig):
+    r = trig
+    ev = {"id": 12, "state": "active", "time": "21:15", "days": ["friday"]}
+    assert r.post("/schedule", ev)[0] == 200
+    rtc = r.evse()["rtc"][:10]
+    r.restart_firmware()
+    r.wait_connected()
+    # no network: the time comes back from the controller's RTC (set by $S1 before)
+    wait_for(lambda: r.get("/time")[1]["time_source"] == "evse", 10, what="time from $GT")
+    assert r.get("/time")[1]["time"][:10] == rtc
+    assert r.get("/schedule")[1] == [{"id": 12, "state": "active", "time": "21:15:00",
+                                      "days": ["friday"]}]
+    s = r.status()
+    assert (s["total_day"], s["total_energy"], s["total_switches"]) == SAVED["energy"]
+    # soft reset: the periods only; hard: the total and the switches too
+    assert r.request("DELETE", "/emeter", {"hard": 0, "import": 0}) == (200, {"msg": "Reset done"})
+    s3 = r.status()
+    assert s3["total_day"] == 0 and s3["total_energy"] == SAVED["energy"][1]
+    assert s3["total_switches"] == SAVED["energy"][2]
+    assert r.request("DELETE", "/emeter", {"hard": True, "import": False})[0] == 200
+    s4 = r.status()
+    assert s4["total_energy"] == 0 and s4["total_switches"] == 0
+    for body in ({"hard": 1}, "nonsense"):
+        code, d = r.request("DELETE", "/emeter", body)
+        assert code == 400 and "hard" in d["msg"]
+    r.request("DELETE", "/schedule/12")
 
 
 def test_schedule_over_mqtt(broker, rig_factory):
