@@ -13,7 +13,8 @@ from compat import drop, unix_time, wait_for_ms
 
 VALID_FROM = 1609459200  # 2021-01-01: earlier is an unset clock (the C++ event log's test)
 SNTP_EVERY_S = 8 * 3600
-SNTP_RETRY_S = 10
+SNTP_RETRY_S = 10  # after a failure (time_man.cpp), doubling up to SNTP_RETRY_MAX_S: a name
+SNTP_RETRY_MAX_S = 900  # that does not resolve blocks the chip's loop for lwIP's DNS timeout
 _off = 0
 _span = None  # (from, until, offset s) of the zone rule in force
 _rule = "UTC0"
@@ -135,6 +136,7 @@ class TimeService:
         self.gw = gw
         self.wake = asyncio.Event()
         self.next_sntp = 0  # uptime s of the next query
+        self.fails = 0
         self.sntp_ok = 0  # unix time of the last good answer
         self.sntp_error = ""
         self.push = False  # the controller's RTC wants the gateway's time ($S1)
@@ -152,8 +154,7 @@ class TimeService:
             set_zone(self.gw.config.get("time_zone"))
             self.gw.bus.publish(status())
         if "sntp_enabled" in keys or "sntp_hostname" in keys:
-            self.next_sntp = 0
-            self.wake.set()
+            self.sync_now()
 
     def changed(self, src):
         """The clock was set (by src): tell the clients, put it in the controller."""
@@ -166,7 +167,15 @@ class TimeService:
 
     def sync_now(self):
         self.next_sntp = 0
+        self.fails = 0
         self.wake.set()
+
+    def _online(self):
+        # the chip needs its home network for SNTP; the PC's server is on loopback
+        if not getattr(self.gw.board, "sntp_needs_sta", True):
+            return True
+        w = self.gw.wifi
+        return w is not None and bool(getattr(w, "sta_ip", ""))
 
     async def step(self):
         gw = self.gw
@@ -185,14 +194,16 @@ class TimeService:
                     await timesync.to_evse(self)
             finally:
                 drop("timesync")
-        if gw.config.get("sntp_enabled") and gw.uptime() >= self.next_sntp:
+        if gw.config.get("sntp_enabled") and gw.uptime() >= self.next_sntp and self._online():
             import timesync
 
             try:
                 ok = await timesync.sntp(self)
             finally:
                 drop("timesync")
-            self.next_sntp = gw.uptime() + (SNTP_EVERY_S if ok else SNTP_RETRY_S)
+            self.fails = 0 if ok else self.fails + 1
+            wait = SNTP_EVERY_S if ok else min(SNTP_RETRY_MAX_S, SNTP_RETRY_S << min(self.fails - 1, 7))
+            self.next_sntp = gw.uptime() + wait
 
     def wait_s(self):
         if not self._evse or self.push:

@@ -29,6 +29,7 @@ ap_ip = _env("AP_IP", "127.0.4.1")
 mdns_chip = False
 # SNTP: the server's UDP port (123 on the chip; a test runs its own server on 127.0.0.1)
 ntp_port = int(_env("NTP_PORT", "12300"))
+sntp_needs_sta = False  # the test's server is on loopback, reachable without the radio model
 # The gateway's clock starts unset, as the chip's does at power-on (the host's clock is not
 # the gateway's); OEVSE_CLOCK=host starts from the host's clock instead.
 clock_valid_at_boot = _env("OEVSE_CLOCK", "") == "host"
