@@ -121,10 +121,17 @@ def listing(svc, ev_id):
     return None
 
 
-def _changed(svc):
+def _changed(svc, evs):
+    """Take the new events: saved first, so a failed save (OSError) changes nothing."""
     import random
 
-    save(svc)
+    old = svc.events
+    svc.events = evs
+    try:
+        save(svc)
+    except OSError:
+        svc.events = old
+        raise
     svc.seed = random.getrandbits(30)
     svc.version += 1
     svc.plan_version += 1
@@ -151,15 +158,13 @@ def update(svc, body, path_id):
                 raise ValueError("at most %d events" % MAX_EVENTS)
             evs.append(e)
         nxt = max(nxt, e[0] + 1)
-    svc.events = evs
-    _changed(svc)
+    _changed(svc, evs)
 
 
 def remove(svc, ev_id):
     for e in svc.events:
         if e[0] == ev_id:
-            svc.events = [x for x in svc.events if x[0] != ev_id]
-            _changed(svc)
+            _changed(svc, [x for x in svc.events if x[0] != ev_id])
             return True
     return False
 

@@ -196,3 +196,26 @@ def test_plan_shape():
     s.events = []
     p = schedule.plan(s)
     assert p["current_event"] is False and p["next_event_delay"] is False
+
+
+class _Board:
+    data_dir = "/nonexistent-oevse/dir"
+
+
+def test_a_failed_save_changes_nothing():
+    s = _Svc()
+    s.gw.board = _Board()
+    s.version = 1
+    s.events = [[1, 3600, 1, True, 0]]
+    try:
+        schedule.update(s, {"state": "disabled", "time": "02:00", "days": ["monday"]}, None)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("saved into a missing folder")
+    assert s.events == [[1, 3600, 1, True, 0]] and s.version == 1
+    try:
+        schedule.remove(s, 1)
+    except OSError:
+        pass
+    assert s.events == [[1, 3600, 1, True, 0]]
