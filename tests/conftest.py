@@ -53,7 +53,7 @@ def pytest_sessionfinish(session, exitstatus):
     cfg = session.config
     whole = [os.path.abspath(a) for a in cfg.args] == [os.path.join(ROOT, "tests")] and \
         not cfg.getoption("keyword") and not cfg.getoption("markexpr") and \
-        cfg.getoption("maxfail") == 0 and not _rc.FAILED and \
+        cfg.getoption("maxfail") in (0, None) and not _rc.FAILED and \
         exitstatus in (0, pytest.ExitCode.TESTS_FAILED)
     got = _rc.as_json()
     os.makedirs(os.path.dirname(_rc.BUILD), exist_ok=True)
