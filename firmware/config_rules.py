@@ -58,7 +58,9 @@ SPEC = {
     "delay_timer_owner": ("gateway", "c", ("gateway", "controller"), 0),
     "developer_mode": (False, "b", 0, 0),
     "sntp_enabled": (True, "b", 0, 0),
+    "sntp_hostname": ("pool.ntp.org", "s", 64, 0),
     "time_zone": ("Europe/London|GMT0BST,M3.5.0/1,M10.5.0", "s", 64, 0),
+    "scheduler_start_window": (600, "i", 0, 3600),  # s: random start offset (C++: 600)
     "led_brightness": (128, "i", 0, 255),
     "mqtt_vehicle_range_miles": (False, "b", 0, 0),
     "rfid_enabled": (False, "b", 0, 0),
@@ -76,7 +78,7 @@ USE = {
     "mqtt_solar": "filter", "mqtt_grid_ie": "filter", "mqtt_vrms": "filter",
     "mqtt_server": "server", "emoncms_server": "url", "www_username": "user",
     "emoncms_apikey": "key", "emoncms_node": "node", "emoncms_fingerprint": "hex",
-    "ap_pass": "wpa",
+    "ap_pass": "wpa", "sntp_hostname": "server",
 }
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _HEX = "0123456789abcdefABCDEF"
@@ -166,6 +168,16 @@ def check(key, value):
         why = _text(key, value)
         if why:
             raise ConfigError(key, why)
+        if key == "time_zone":
+            import tzrule
+
+            try:
+                tzrule.parse(value)
+            except (ValueError, IndexError):
+                raise ConfigError(key, "time_zone must be a POSIX TZ rule, e.g. "
+                                       "Europe/London|GMT0BST,M3.5.0/1,M10.5.0")
+        if key == "sntp_hostname" and not value:
+            raise ConfigError(key, "sntp_hostname must not be empty")
         if key == "delay_timer" and value:
             import delay_timer
 

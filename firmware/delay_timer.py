@@ -74,6 +74,13 @@ class DelayTimerService:
         gw = self.gw
         m = gw.model
         win = parse(gw.config.get("delay_timer"))
+        sched = getattr(gw, "scheduler", None)
+        if sched is not None and sched.events:
+            # the weekly schedule holds the same claim (client 65540, as in the C++ gateway,
+            # where the imported timer becomes two schedule events): its events win
+            m.set("timer", "")
+            m.commit()
+            return
         if win is None or gw.manager.ctl_timer:
             gw.claims.release(CLIENT)
             if not gw.manager.ctl_timer:

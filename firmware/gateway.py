@@ -40,7 +40,10 @@ class Gateway:
         self._up_s = 0  # uptime, counted in short steps: a 32-bit tick wraps after 6.2 days
         self._up_ms = 0
         self.heap_free = self.heap_min = self.heap_used = 0
+        self.evlog = None  # the event log's state (eventlog.py)
+        self._net = [None, None]  # last wifi_state, mqtt_connected seen (event log edges)
         claims.on_change = self._claims_changed
+        bus.subscribe(self._log_bus)
         config.on_change.append(self._config_changed)
         self.status_parts.append(self._own_status)
 
@@ -127,6 +130,51 @@ class Gateway:
 
     def _config_changed(self, keys):
         self.bus.publish({"config_version": self.config.version})
+
+    # -- event log (eventlog.py, cold) and the clock ---------------------------------
+    def log_event(self, kind, msg=""):
+        """One event log entry: kind information / notification / warning; msg for events
+        that are not state changes (boot, WiFi, MQTT, schedule)."""
+        import eventlog
+
+        try:
+            eventlog.log(self, kind, msg)
+        except Exception as e:  # a full or broken flash must not stop the caller
+            print("eventlog:", repr(e))
+        finally:
+            drop("eventlog")
+
+    def _log_bus(self, ch):
+        if "state" in ch:
+            st = ch["state"]
+            self.log_event("warning" if 4 <= st <= 17 else "information")
+        n = self._net
+        w = ch.get("wifi_state")
+        if w is not None and w != n[0]:
+            if w in ("joined", "connected", "lost", "failed"):
+                self.log_event("notification", "wifi " + w)
+            n[0] = w
+        q = ch.get("mqtt_connected")
+        if q is not None and q != n[1]:
+            if n[1] is not None or q:
+                self.log_event("notification", "mqtt connected" if q else "mqtt disconnected")
+            n[1] = q
+
+    def clock_set(self):
+        """The clock was set (clock.TimeService): events waiting for it are written, the
+        scheduler looks again."""
+        if self.evlog is not None and self.evlog[5]:
+            import eventlog
+
+            try:
+                eventlog.flush(self)
+            except Exception as e:
+                print("eventlog:", repr(e))
+            finally:
+                drop("eventlog")
+        s = getattr(self, "scheduler", None)
+        if s is not None:
+            s.poke()
 
     # -- divert -----------------------------------------------------------------
     def divert_mode(self):

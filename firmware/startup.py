@@ -20,8 +20,16 @@ from rapi.model import EvseModel
 from rapi.monitor import EvseMonitor
 from supervisor import supervise
 
-VERSION = "5.1.0"  # OpenEVSE API level we implement (clients check >= 5.0.0)
-BUILD = "mpy-0.1.0"
+# /config "version". Not a number of the C++ firmware's line: Home Assistant's update entity
+# compares it with the C++ releases on GitHub (python-openevse-http firmware_check) and would
+# offer v5.1.x to this gateway. "dev" is what that library and HA read as a development build:
+# it passes every feature gate (get_awesome_version) and no release compares newer than it,
+# while "v5.1.0", "5.1.0+mpy" ... would be offered v5.1.5 and "5.1.0_mpy_<hash>" breaks HA
+# core's plain AwesomeVersion comparison. Our own version is BUILD ("build" in /config and
+# the mDNS TXT record); API the OpenEVSE API level implemented ("api_version").
+VERSION = "dev"
+API = "5.1.0"
+BUILD = "mpy-0.2.0"
 
 _restart = None
 SAFE_AFTER = 3  # failed boots in a row before safe mode
@@ -29,9 +37,12 @@ STABLE_MS = 60000  # running this long ends the count
 
 # (gw attribute, module, class): services always started
 SERVICES = (
+    ("time", "clock", "TimeService"),
     ("wifi", "net.wifi", "WifiManager"),
     ("divert", "divert.service", "DivertService"),
     ("limits", "limits", "LimitService"),
+    ("scheduler", "scheduler", "SchedulerService"),
+    ("emeter", "energy", "EnergyMeter"),
 )
 # (gw attribute, module, class, the setting that enables it): imported and started on demand
 OPTIONAL = (
@@ -69,6 +80,7 @@ def build():
     gw = Gateway(board, cfg, bus, claims, model, rapi, manager)
     gw.serial = serial
     gw.version = VERSION
+    gw.api = API
     gw.build = BUILD
     gw.status_parts.insert(0, model.status)
     return gw
@@ -111,7 +123,8 @@ async def run(gw):
         setattr(gw, name, svc)
         if hasattr(svc, "status"):
             gw.status_parts.append(svc.status)
-        tasks.append(asyncio.create_task(supervise(name, svc.run)))
+        if hasattr(svc, "run"):  # the scheduler and the energy meter run in the clock's task
+            tasks.append(asyncio.create_task(supervise(name, svc.run)))
 
     for name, mod, cls in SERVICES:
         start(name, mod, cls)
@@ -142,6 +155,7 @@ async def run(gw):
 
         tasks.append(asyncio.create_task(
             supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
+    gw.log_event("notification", "boot")
     print("main: gateway up, web on port", board.http_port)
     await _restart.wait()
     await sleep_ms(300)  # let the HTTP reply go out

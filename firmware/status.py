@@ -1,6 +1,6 @@
 # Builds the /status document: model values plus each service's contribution, with the
 # documented neutral values for what this gateway cannot know.
-from compat import unix_time
+import clock
 
 NEUTRAL = {
     "eth_connected": 0, "ocpp_connected": 0, "ohm_hour": "NotConnected",
@@ -16,13 +16,6 @@ NEUTRAL = {
 }
 
 
-def iso_time(t):
-    import time
-
-    y, mo, d, h, mi, s = time.gmtime(t)[:6]
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo, d, h, mi, s)
-
-
 def _parts(gw):
     """Each part's dict, in order (later parts win), the clock last."""
     out = []
@@ -31,8 +24,7 @@ def _parts(gw):
             out.append(part())
         except Exception as e:
             print("status: part failed", repr(e))
-    t = iso_time(unix_time())
-    out.append({"time": t, "local_time": t, "offset": "+0000"})
+    out.append(clock.status())
     return out
 
 

@@ -22,6 +22,15 @@ ap_ip = "192.168.4.1"  # the ESP-IDF soft-AP's address (its DHCP offers it as DN
 # needs it for .local names (an MQTT broker at emonpi.local): the gateway leaves it the port.
 mdns_chip = True
 wifi_ms = None  # net/wifi.py's timings as they are
+ntp_port = 123
+clock_valid_at_boot = False  # the RTC counts from 2000 after power-on until SNTP or $GT
+
+
+def resolve(host):
+    """Host name -> IPv4 text (lwIP DNS; blocks up to its timeout: the caller caches it)."""
+    import socket
+
+    return socket.getaddrinfo(host, 123)[0][-1][0]  # sockaddr is ("a.b.c.d", port) here
 
 # The RAPI UART, per module family (the Arduino core's defaults that OpenEVSE's C++ gateway
 # builds use, ../shared/reference/rapi.md):

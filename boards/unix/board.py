@@ -29,6 +29,23 @@ ap_ip = _env("AP_IP", "127.0.4.1")
 mdns_chip = False
 # no multicast group on the PC: replies to the group would leave 127.0.0.0/8
 mdns_multicast = False
+# SNTP: the server's UDP port (123 on the chip; a test runs its own server on 127.0.0.1)
+ntp_port = int(_env("NTP_PORT", "12300"))
+sntp_needs_sta = False  # the test's server is on loopback, reachable without the radio model
+# The gateway's clock starts unset, as the chip's does at power-on (the host's clock is not
+# the gateway's); OEVSE_CLOCK=host starts from the host's clock instead.
+clock_valid_at_boot = _env("OEVSE_CLOCK", "") == "host"
+
+
+def resolve(host):
+    """The SNTP server's address: only loopback (a literal 127.x.x.x or localhost). Nothing
+    is looked up, so nothing leaves 127.0.0.0/8 on the PC; any other name is None."""
+    if host == "localhost":
+        return "127.0.0.1"
+    p = host.split(".")
+    if len(p) == 4 and p[0] == "127" and all(x.isdigit() and int(x) < 256 for x in p):
+        return host
+    return None
 
 
 def _wifi_ms():

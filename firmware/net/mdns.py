@@ -158,8 +158,8 @@ async def serve(gw, port=5353):
                 continue
             w = gw.wifi
             info = {"hostname": gw.config.get("hostname"), "ip": w.ip if w else "0.0.0.0",
-                    "port": gw.board.http_port, "id": gw.serial, "version": gw.version,
-                    "type": gw.board.BUILDENV}
+                    "port": gw.board.http_port, "id": gw.serial,
+                    "version": getattr(gw, "build", gw.version), "type": gw.board.BUILDENV}
             try:
                 rep = build_response(pkt, info)
             except (ValueError, IndexError):

@@ -1,5 +1,5 @@
 # net/mqtt_cmd.py: the rarely sent MQTT commands under <base>/ (rapi/in, override/set,
-# config/set, limit/set, restart); net/mqtt_service.py imports it per command and drops it.
+# config/set, limit/set, schedule/set, schedule/clear, restart); net/mqtt_service.py imports it per command and drops it.
 import asyncio
 import json
 
@@ -56,6 +56,14 @@ def run(svc, sub, msg, retained):
             gw.limit_clear()
         else:
             gw.limit_set(_obj(msg))
+    elif sub == b"schedule/set":
+        d = json.loads(msg)
+        if not isinstance(d, (dict, list)):
+            raise ValueError("expected an event or a list")
+        gw.scheduler.update(d)
+    elif sub == b"schedule/clear":
+        if not gw.scheduler.remove(int(msg.strip())):
+            raise ValueError("no such event")
     elif sub == b"restart":
         m = msg.strip()
         dev = _obj(m).get("device") if m.startswith(b"{") else m.decode()

@@ -106,6 +106,8 @@ class MqttService:
         self._pending.update(changes)
         if "override_version" in changes:
             self._queue_override()
+        if "schedule_version" in changes:
+            self._queue_schedule()
         self._wake.set()
 
     def _on_config(self, keys):
@@ -162,7 +164,7 @@ class MqttService:
         )
         b = self.base + b"/"
         for t in (b"divertmode/set", b"rapi/in/#", b"override/set", b"config/set",
-                  b"limit/set", b"restart"):
+                  b"limit/set", b"restart", b"schedule/set", b"schedule/clear"):
             c.subscribe(b + t)
         self._feeds = {}
         for kind, key, lo, hi in FEEDS:
@@ -258,6 +260,7 @@ class MqttService:
         self._q = [(self.announce, json.dumps(birth).encode(), True)]
         self._queue_config()
         self._queue_override()
+        self._queue_schedule()
         if self.ha:
             self._q += self._discovery()
 
@@ -276,6 +279,12 @@ class MqttService:
             return
         ov = f() or {"state": "null"}
         self._q.append((self.base + b"/override", json.dumps(ov).encode(), True))
+
+    def _queue_schedule(self):
+        # retained, as the C++ gateway's Mqtt::publishSchedule (acts as the command's ack)
+        s = getattr(self.gw, "scheduler", None)
+        if s is not None:
+            self._q.append((self.base + b"/schedule", json.dumps(s.list()).encode(), True))
 
     async def _teardown(self, c):
         """Config changed or task cancelled: say goodbye cleanly (no last will)."""

@@ -92,6 +92,7 @@ class EvseModel:
         self.rapi_connected = False
         self.evse_connected = False
         self.boots = 0
+        self.meter = None  # energy.EnergyMeter, when running
         self._changes = {}
 
     # -- derived --------------------------------------------------------------
@@ -171,7 +172,8 @@ class EvseModel:
                 out["session_energy"] = self.session_ws // 3600
                 out["wattsec"] = self.session_ws
             elif k == "total_wh":
-                out["total_energy"] = self.total_wh / 1000
+                if self.meter is None:  # else the gateway's meter reports it (energy.py)
+                    out["total_energy"] = self.total_wh / 1000
                 out["watthour"] = self.total_wh
             elif k == "elapsed":
                 out["elapsed"] = self.elapsed

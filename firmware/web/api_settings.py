@@ -9,7 +9,7 @@ TEXT = {"Content-Type": "text/plain"}
 # scheduler_start_window, the OCPP / Tesla / shaper switches ...) find them.
 ABSENT = {
     "espinfo": "MicroPython", "espflash": 4194304, "lang": "en", "www_certificate_id": "",
-    "sntp_hostname": "pool.ntp.org", "limit_default_type": "", "limit_default_value": 0,
+    "limit_default_type": "", "limit_default_value": 0,
     "mqtt_certificate_id": "", "mqtt_reject_unauthorized": True, "mqtt_live_pwr": "",
     "mqtt_vehicle_soc": "", "mqtt_vehicle_range": "", "mqtt_vehicle_eta": "",
     "ocpp_server": "", "ocpp_chargeBoxId": "", "ocpp_authkey": "", "ocpp_idtag": "DefaultIdTag",
@@ -21,7 +21,7 @@ ABSENT = {
     "current_shaper_data_maxinterval": 120, "vehicle_data_src": 0, "tesla_enabled": False,
     "tesla_access_token": "", "tesla_refresh_token": "", "tesla_created_at": 0,
     "tesla_expires_in": 0, "tesla_vehicle_id": "", "rfid_storage": "",
-    "scheduler_start_window": 600, "flags_changed": 0, "factory_write_lock": False,
+    "flags_changed": 0, "factory_write_lock": False,
     "wizard_passed": True, "default_state": True,
 }
 # the C++ gateway's flags word: bit -> the setting it mirrors (app_config.cpp)
@@ -48,10 +48,11 @@ def config_info(gw):
         return info()
     m = getattr(gw, "model", None)
     board = getattr(gw, "board", None)
-    ver = str(getattr(gw, "version", "5.1.0"))
+    ver = str(getattr(gw, "version", "dev"))  # "dev": see startup.VERSION
     flags = getattr(m, "flags", 0) or 0
     return {
-        "version": ver if ver[:1] == "v" else "v" + ver,
+        "version": ver if ver[:1] in "vd" else "v" + ver,
+        "api_version": getattr(gw, "api", "5.1.0"),
         "wifi_serial": getattr(gw, "serial", ""),
         "buildenv": getattr(board, "BUILDENV", "micropython"),
         "build": getattr(gw, "build", ""),

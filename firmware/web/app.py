@@ -56,8 +56,21 @@ ROUTES = (
     ("GET", "/reset", "system", "reset"),
     ("POST", "/reset", "system", "reset"),
     ("GET", "/emoncms/describe", "system", "emoncms_describe"),
+    ("GET", "/time", "time", "time_get"),
+    ("POST", "/time", "time", "time_post"),
+    ("POST", "/settime", "time", "time_post"),
+    ("GET", "/schedule", "sched", "sched_get"),
+    ("POST", "/schedule", "sched", "sched_post"),
+    ("GET", "/schedule/plan", "sched", "sched_plan"),
+    ("GET", "/schedule/#", "sched", "sched_get"),
+    ("POST", "/schedule/#", "sched", "sched_post"),
+    ("DELETE", "/schedule/#", "sched", "sched_delete"),
+    ("GET", "/logs", "logs", "logs_get"),
+    ("GET", "/logs/#", "logs", "logs_get"),
+    ("GET", "/emeter", "logs", "emeter_get"),
+    ("DELETE", "/emeter", "logs", "emeter_delete"),
 )
-COLD = ("settings", "system")  # imported per request, then dropped
+COLD = ("settings", "system", "time", "sched", "logs")  # imported per request, then dropped
 # GET routes that act (or open the live socket): no page of another site may call them
 ACTING_GETS = ("/divertmode", "/shaper", "/savenetwork", "/restart", "/reset", "/r", "/rapi", "/ws")
 # what phones and laptops fetch to find out whether they are behind a captive portal

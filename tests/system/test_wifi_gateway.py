@@ -118,7 +118,7 @@ def test_2_router_outage_mode_ap_and_auth_follow_the_radio():
     # the state bug: back on the home network, auth is on and nothing redirects
     assert lan("GET", "/status")[0] == 401
     assert phone("GET", "/status")[0] == 401
-    assert lan("GET", "/schedule", headers=ADMIN) == (404, {"msg": "not found"})
+    assert lan("GET", "/certificates", headers=ADMIN) == (404, {"msg": "not found"})
     code, _, body = phone("GET", "/generate_204", headers=ADMIN)
     assert code == 404  # the AP is closed: no portal
 
@@ -160,7 +160,7 @@ def test_5_captive_redirect_only_for_phones_on_the_ap_and_json_404s():
     for host in ("captive.apple.com", "www.msftconnecttest.com", "example.com"):
         code, h, _ = phone("GET", "/hotspot-detect.html", host=host)
         assert code == 302 and h["location"] == "http://%s:%d/" % (AP_IP, R.http_port)
-    code, _, body = phone("GET", "/time")  # an API path that does not exist, our own host
+    code, _, body = phone("GET", "/certificates")  # an API path that does not exist, our own host
     assert (code, body) == (404, {"msg": "not found"})
     code, body = lan("GET", "/generate_204", headers=ADMIN)  # not on the AP: no redirect
     assert (code, body) == (404, {"msg": "not found"})

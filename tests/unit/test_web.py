@@ -306,7 +306,7 @@ def test_unknown_path_and_captive_portal():
     async def t():
         r = await c.get("/nothing/here")
         assert r.status_code == 404 and r.json == {"msg": "not found"}
-        r = await c.get("/schedule")  # what Home Assistant's library asks: JSON, no redirect
+        r = await c.get("/certificates")  # a C++ path we lack: JSON, no redirect
         assert r.status_code == 404 and r.json == {"msg": "not found"}
         r = await c.get("/generate_204")
         assert r.status_code == 404
@@ -322,7 +322,7 @@ def test_unknown_path_and_captive_portal():
         assert r.status_code == 302
         r = await c.get("/", headers={"Host": "connectivitycheck.gstatic.com"}, peer=phone)
         assert r.status_code == 302
-        r = await c.get("/schedule", headers={"Host": "192.168.4.1"}, peer=phone)
+        r = await c.get("/certificates", headers={"Host": "192.168.4.1"}, peer=phone)
         assert r.status_code == 404 and r.json == {"msg": "not found"}  # our host: an API miss
         r = await c.get("/", headers={"Host": "192.168.4.1"}, peer=phone)
         assert r.status_code == 200

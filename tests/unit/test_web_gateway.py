@@ -21,7 +21,8 @@ def _setup():
     cl = C.Claims(lambda: (6, 32))
     gw = Gateway(_Board(), cfg, Bus(), cl)
     gw.serial = "A1B2C3D4E5F6"
-    gw.version = "5.1.0"
+    gw.version = "dev"
+    gw.build = "mpy-0.2.0"
     app = create_app(gw)
     app.restart_delay_ms = 0
     return gw, Client(app)
@@ -33,7 +34,9 @@ def test_gateway_config_get_has_client_keys():
     async def t():
         r = await c.get("/config")
         d = r.json
-        assert d["version"] == "v5.1.0" and d["wifi_serial"] == "A1B2C3D4E5F6"
+        # not a C++ release number: Home Assistant must not offer those as updates
+        assert d["version"] == "dev" and d["build"] == "mpy-0.2.0" and d["api_version"] == "5.1.0"
+        assert d["wifi_serial"] == "A1B2C3D4E5F6"
         assert d["buildenv"] == "micropython_test" and d["protocol"] == "-"
         assert d["min_current_hard"] == 6 and "max_current_hard" in d and d["service"] in (1, 2)
         assert d["hostname"] == "openevse-test"

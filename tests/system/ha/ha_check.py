@@ -8,9 +8,12 @@ Prints one JSON object: {"checks": {name: [ok, detail]}, "props": {...}}."""
 import asyncio
 import json
 import sys
+from datetime import datetime, timezone
 
 import aiohttp
+from awesomeversion import AwesomeVersion
 from openevsehttp.__main__ import OpenEVSE
+from openevsehttp.utils import get_awesome_version
 
 PROPS = ("status", "state", "state_raw", "service_level", "openevse_firmware", "wifi_firmware",
          "wifi_serial", "max_current_soft", "min_amps", "max_amps", "charging_current",
@@ -109,7 +112,67 @@ async def main(host):
         check("websocket pushes the change", got and c.status == "disabled", (len(got), c.status))
         await c.ws_disconnect()
         await c.clear_override()
+        await features(c, check)
     print(json.dumps({"checks": checks, "props": props}, default=str))
+
+
+async def features(c, check):
+    """Time, schedule, event log and energy meter calls (python-openevse-http 1.9.1)."""
+    # HA's update entity: firmware_check() looks up the C++ releases on GitHub (not reached
+    # from here: nothing leaves loopback); HA then offers latest_version when it compares
+    # newer than the installed one (AwesomeVersion, as homeassistant.components.update does).
+    v = c.wifi_firmware
+    for rel in ("v5.1.5", "v4.2.2", "v9.9.9"):
+        try:
+            newer = AwesomeVersion(rel) > AwesomeVersion(v)
+        except Exception:
+            newer = True  # HA falls back to "differs": it would be offered
+        check("update entity does not offer the C++ %s" % rel, not newer, v)
+    try:
+        old = AwesomeVersion(v) < "4.0.1"  # HA core's switch, without the library's normaliser
+    except Exception as e:
+        old = "raised %r" % e
+    check("HA core's version compare works", old is False, old)
+    check("library sees a development build", str(get_awesome_version(v)) == "dev", v)
+
+    t = await c.get_time()
+    check("get_time", t.get("time", "").endswith("Z") and len(t.get("offset", "")) == 5 and
+          t.get("local_time", "").endswith(t.get("offset", "?")), t)
+    when = datetime(2026, 7, 1, 10, 0, 0, tzinfo=timezone.utc)
+    await c.set_time(when, "Europe/Berlin|CET-1CEST,M3.5.0,M10.5.0/3", sntp=False)
+    t = await c.get_time()
+    check("set_time", t["time"].startswith("2026-07-01T10:0") and t["offset"] == "+0200", t)
+    await c.update()
+    check("time_zone in config", c._config.get("time_zone", "").startswith("Europe/Berlin"), None)
+    await c.set_time(None, "UTC0", sntp=True)
+    await c.sync_time()
+    check("sync_time", True, None)
+    await c.set_time(when, "UTC0", sntp=False)
+
+    await c.set_schedule([{"state": "disabled", "time": "06:00", "days": ["monday", "friday"]},
+                          {"state": "active", "time": "22:30", "days": ["monday"]}])
+    sched = await c.get_schedule()
+    check("set/get_schedule", isinstance(sched, list) and len(sched) == 2, sched)
+    ids = [e["id"] for e in sched]
+    one = await c.get_schedule(ids[0])
+    check("get_schedule(id)", isinstance(one, dict) and one.get("id") == ids[0], one)
+    await c.set_schedule({"state": "active", "time": "23:00", "days": ["monday"]}, ids[1])
+    one = await c.get_schedule(ids[1])
+    check("set_schedule(id) updates", one.get("time") == "23:00:00", one)
+    plan = await c.get_schedule_plan()
+    check("get_schedule_plan", plan.get("current_day") == "wednesday" and
+          plan.get("next_event", {}).get("time") in ("06:00:00", "23:00:00"), plan)
+    for i in ids:
+        await c.delete_schedule(i)
+    check("delete_schedule", await c.get_schedule() == [], None)
+
+    idx = await c.get_logs()
+    check("get_logs", isinstance(idx, dict) and idx.get("min", -1) <= idx.get("max", -2), idx)
+    block = await c.get_logs(idx["max"])
+    check("get_logs(i)", isinstance(block, list) and block and "evseState" in block[-1], block)
+    await c.reset_energy_meter(hard=False)
+    await c.update(force_status=True)
+    check("reset_energy_meter", c.total_day == 0, c.total_day)
 
 
 if __name__ == "__main__":
