@@ -142,6 +142,7 @@ class TimeService:
         self.push = False  # the controller's RTC wants the gateway's time ($S1)
         self._evse = False  # the controller's RTC was read since it (re)connected
         self._boots = -1
+        self._evse_at = 0  # uptime s of the next try at the controller's RTC
         self.host_ip = None  # the SNTP server, resolved once per host name
         self._host = None
         if not getattr(gw.board, "clock_valid_at_boot", True):
@@ -183,7 +184,7 @@ class TimeService:
         conn = m is not None and m.evse_connected
         if not conn or m.boots != self._boots:
             self._evse = False
-        if conn and (not self._evse or self.push):
+        if conn and (not self._evse or self.push) and gw.uptime() >= self._evse_at:
             import timesync
 
             try:
@@ -194,6 +195,9 @@ class TimeService:
                     await timesync.to_evse(self)
             finally:
                 drop("timesync")
+            if not self._evse or self.push:
+                # unanswered (a noisy link): again in 30 s, not competing with the heartbeat
+                self._evse_at = gw.uptime() + 30
         if gw.config.get("sntp_enabled") and gw.uptime() >= self.next_sntp and self._online():
             import timesync
 
@@ -206,7 +210,7 @@ class TimeService:
             self.next_sntp = gw.uptime() + wait
 
     def wait_s(self):
-        if not self._evse or self.push:
+        if (not self._evse or self.push) and self.gw.uptime() >= self._evse_at:
             return 2  # the controller's RTC still to be read or set
         if not self.gw.config.get("sntp_enabled"):
             return 60
