@@ -221,7 +221,7 @@ function dl(id, rows) {
 }
 function upNow() { return num(S.uptime) ? S.uptime + (now() - T.up) / 1000 : null; }
 function sysInfo() {
-  var api = String(C.version || "").replace(/^v/, ""), fw = String(C.build || "").replace(/^mpy-/, "");
+  var api = String(C.api_version || C.version || "").replace(/^v/, ""), fw = String(C.build || "").replace(/^mpy-/, "");
   dl("sys", [["Firmware", "gateway " + (fw || "?") + " (OpenEVSE API " + (api || "?") + ")"], ["Charger firmware", C.firmware],
     ["Running for", dur(upNow())], ["Network", (S.wifi_ip || S.ipaddress || "") + (S.ssid ? " on " + S.ssid : "")],
     ["Host name", C.hostname ? C.hostname + ".local" : ""]]);
