@@ -28,7 +28,7 @@ def get_status(port):
         buf += d
     s.close()
     head, _, body = buf.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.0 200"):
+    if head[:9] not in (b"HTTP/1.0 ", b"HTTP/1.1 ") or head[9:12] != b"200":
         raise RuntimeError("bad reply %r" % head[:60])
     return json.loads(body)
 
