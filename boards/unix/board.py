@@ -21,9 +21,10 @@ static_dir = _env("OEVSE_STATIC", "firmware/web/static")
 max_http = 4
 max_ws = 2
 web_down_s = int(_env("WEB_DOWN_S", "60"))
-# The access point's address: on the chip 192.168.4.1; here a loopback address, so a client
-# sent to the portal stays on this machine. Its /24 is "the AP's network": a test stands in
-# for a phone on the AP by connecting from 127.0.4.x.
+# The access point's address: on the chip the port's default AP address (see
+# boards/esp32/board.py); here a loopback address, so a client sent to the portal stays on
+# this machine. Its /24 is "the AP's network": a test stands in for a phone on the AP by
+# connecting from 127.0.4.x.
 ap_ip = _env("AP_IP", "127.0.4.1")
 # The port's own mDNS responder holds UDP 5353 (boards/esp32/board.py); not on the PC.
 mdns_chip = False

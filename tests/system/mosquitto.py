@@ -27,6 +27,17 @@ def port_open(port):
         return False
 
 
+def end_process(proc):
+    """Terminate proc if it runs; kill it when it does not end within 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Broker:
     """mosquitto on 127.0.0.1:<random port> with a temp config; start/kill/stop by pid."""
 
@@ -58,13 +69,8 @@ class Broker:
             self.proc.wait()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            end_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def pub(self, topic, msg, retain=False):
@@ -143,13 +149,7 @@ class Subscriber:
                 self.cv.wait(left)
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
 
     def __enter__(self):
         return self
