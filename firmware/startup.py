@@ -11,7 +11,7 @@ import asyncio
 
 import board
 from claims import Claims
-from compat import sleep_ms
+from compat import drop, sleep_ms
 from config import Config
 from events import Bus
 from gateway import Gateway
@@ -147,7 +147,7 @@ async def run(gw):
     gw.web = app
     tasks.append(asyncio.create_task(
         supervise("web", lambda: app.run("0.0.0.0", board.http_port))))
-    tasks.append(asyncio.create_task(supervise("watchdog", lambda: _watchdog(app))))
+    tasks.append(asyncio.create_task(supervise("watchdog", lambda: _watchdog(app, gw))))
     if not getattr(board, "mdns_chip", False):
         # where the port's own responder holds UDP 5353 (the ESP32), it answers for us:
         # <hostname>.local, from network.hostname() (net/wifi_ops.py, docs/wifi.md)
@@ -156,6 +156,7 @@ async def run(gw):
         tasks.append(asyncio.create_task(
             supervise("mdns", lambda: mdns.serve(gw, board.mdns_port))))
     gw.log_event("notification", "boot")
+    _ota(gw, "boot", _bootmem()[1])
     print("main: gateway up, web on port", board.http_port)
     await _restart.wait()
     await sleep_ms(300)  # let the HTTP reply go out
@@ -163,12 +164,29 @@ async def run(gw):
         t.cancel()
 
 
-async def _watchdog(app):
+def _ota(gw, fn, *args):
+    # An image that was just updated runs PENDING_VERIFY until it marks itself valid: a reset
+    # before that (a crash, the watchdog) makes the boot loader start the previous image
+    # (ota.py). Cold, and never fatal: an image without OTA slots just logs it.
+    if not hasattr(board, "ota"):
+        return
+    try:
+        import ota
+
+        getattr(ota, fn)(gw, *args)
+    except Exception as e:
+        print("main: ota", fn, repr(e))
+    finally:
+        drop("ota")
+
+
+async def _watchdog(app, gw=None):
     # Fed while the loop runs. A web server that cannot listen again (a crash loop, a port
     # that stays taken) makes the gateway unreachable: after web_down_s, reset the board.
     down = 0
     up = 0
     limit = getattr(board, "web_down_s", 60)
+    stable_s = getattr(board, "stable_ms", STABLE_MS) // 1000
     while True:
         down = 0 if app.server.listening else down + 1
         if down >= limit:
@@ -176,8 +194,11 @@ async def _watchdog(app):
             board.reset()
         board.wdt_feed()
         up += 1
-        if up == STABLE_MS // 1000 and _bootmem()[0]:
-            _bootmem(0)  # this boot worked: the failure count starts again
+        if up == stable_s:
+            if _bootmem()[0]:
+                _bootmem(0)  # this boot worked: the failure count starts again
+            if gw is not None:
+                _ota(gw, "confirm")  # and a new image is kept from now on
         await sleep_ms(1000)
 
 

@@ -123,8 +123,87 @@ def build(tree, name):
     return os.path.join(out, "micropython")
 
 
+# Test images for the OTA tests (tests/system/test_ota.py): the frozen runtime built from a
+# copy of the firmware with one change each. "ota-b": another BUILD string (an update that
+# works); "ota-bad": an image whose startup fails at every boot (the boot loader must roll
+# back). Built once per firmware version (a stamp of the sources' SHA-256) under
+# build/ota-test/<name>/; the compiled port is copied from the frozen build, so only the
+# frozen modules are compiled again.
+TEST_IMAGES = {
+    "ota-b": ('BUILD = "mpy-0.2.0"', 'BUILD = "mpy-0.2.0-ota-b"'),
+    "ota-bad": ("def build():\n",
+                "def build():\n    raise RuntimeError(\"test image: fails at every boot\")\n"),
+}
+
+
+def _sources_digest():
+    h = hashlib.sha256()
+    for base in ("firmware", "boards", "tools/esp32_unix"):
+        for d, dirs, files in sorted(os.walk(os.path.join(ROOT, base))):
+            dirs.sort()
+            for f in sorted(files):
+                if f.endswith(".py") or base == "tools/esp32_unix":
+                    with open(os.path.join(d, f), "rb") as fh:
+                        h.update(f.encode() + fh.read())
+    return h.hexdigest()
+
+
+def build_test_image(tree, name):
+    old, new = TEST_IMAGES[name]
+    out = os.path.join(ROOT, "build", "ota-test", name)
+    binary = os.path.join(out, "micropython")
+    stamp = os.path.join(out, "stamp")
+    digest = _sources_digest()
+    if os.path.exists(binary) and os.path.exists(stamp) and open(stamp).read() == digest:
+        return binary
+    src = os.path.join(out, "src")
+    if os.path.isdir(src):
+        shutil.rmtree(src)
+    for d in ("firmware", "boards", os.path.join("tools", "esp32_unix")):
+        shutil.copytree(os.path.join(ROOT, d), os.path.join(src, d),
+                        ignore=shutil.ignore_patterns("__pycache__", "static"))
+    p = os.path.join(src, "firmware", "startup.py")
+    with open(p) as f:
+        text = f.read()
+    if old not in text:
+        die("test image %s: %r not found in startup.py" % (name, old))
+    text = text.replace(old, new, 1)
+    if name == "ota-bad":
+        text = text.replace('BUILD = "mpy-0.2.0"', 'BUILD = "mpy-0.2.0-bad"', 1)
+    with open(p, "w") as f:
+        f.write(text)
+    bdir = "build-esp32-" + name
+    port = os.path.join(tree, "ports", "unix")
+    if not os.path.isdir(os.path.join(port, bdir)) and os.path.isdir(os.path.join(port, "build-esp32-frozen")):
+        shutil.copytree(os.path.join(port, "build-esp32-frozen"), os.path.join(port, bdir), symlinks=True)
+    args = ["make", "-C", port, "-j%d" % (os.cpu_count() or 2)] + MAKE_VARS + [
+        "MICROPY_FORCE_32BIT=1", "BUILD=" + bdir,
+        "FROZEN_MANIFEST=" + os.path.join(src, "tools", "esp32_unix", "manifest_frozen.py")]
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout[-4000:] + r.stderr[-4000:])
+        die("building the test image %s failed" % name)
+    os.makedirs(out, exist_ok=True)
+    shutil.copyfile(os.path.join(port, bdir, "micropython"), binary + ".tmp")
+    os.chmod(binary + ".tmp", 0o755)
+    os.replace(binary + ".tmp", binary)
+    with open(stamp, "w") as f:
+        f.write(digest)
+    return binary
+
+
 def main(argv):
     names = argv or ["plain", "frozen"]
+    tests = [n for n in names if n in TEST_IMAGES]
+    names = [n for n in names if n not in TEST_IMAGES]
+    if tests:
+        tree = unpack()
+        install_variant(tree)
+        build_mpy_cross(tree)
+        for n in tests:
+            print("runtime: %s -> %s" % (n, os.path.relpath(build_test_image(tree, n), ROOT)))
+        if not names:
+            return
     for n in names:
         if n not in BUILDS:
             die("unknown build %r (choose from %s)" % (n, ", ".join(BUILDS)))

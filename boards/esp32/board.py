@@ -120,3 +120,12 @@ def reset_by_watchdog():
 
 def reset():
     machine.reset()
+
+
+def ota():
+    """esp32.Partition: the two app slots and the OTA data of the ESP32_GENERIC "OTA"
+    variant's partition table (MicroPython v1.28.0 ports/esp32/esp32_partition.c,
+    partitions-4MiB-ota.csv); used by the cold module ota.py."""
+    from esp32 import Partition
+
+    return Partition

@@ -119,6 +119,18 @@ def reset_by_watchdog():
     return False
 
 
+def ota():
+    """esp32.Partition as on the chip: here the model of the flash's OTA slots and otadata
+    (boards/unix/esp32.py, files in OEVSE_FLASH) that tools/bootloader.py boots from."""
+    from esp32 import Partition
+
+    return Partition
+
+
+# how long a boot must run before it counts as good (startup.py STABLE_MS; tests shorten it)
+stable_ms = int(_env("STABLE_MS", "60000"))
+
+
 def reset():
     # The launcher (tools/run.py) restarts the firmware when it exits with code 3,
     # as a board comes back after machine.reset().

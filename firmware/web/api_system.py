@@ -1,4 +1,5 @@
-# web/api_system.py: RAPI pass-through (/r), restart, factory reset, Emoncms describe.
+# web/api_system.py: RAPI pass-through (/r), restart, factory reset, Emoncms describe, the
+# firmware update (/update, ota.py).
 # Used rarely: web/app.py imports it per request and drops it after.
 TEXT = {"Content-Type": "text/plain"}
 HTML = {"Content-Type": "text/html"}
@@ -84,3 +85,24 @@ async def reset(app, req):
 
 async def emoncms_describe(app, req):
     return "openevse", 200, {"Content-Type": "text/plain", "Access-Control-Allow-Origin": "*"}
+
+
+_UPLOAD = ("<html><form method='POST' action='/update' enctype='multipart/form-data'>"
+           "<input type='file' name='firmware'> <input type='submit' value='Update'></form></html>")
+
+
+async def update_form(app, req):
+    # the C++ gateway's minimal upload page (GET /update)
+    return _UPLOAD, 200, HTML
+
+
+async def update(app, req):
+    # the C++ gateway's POST /update: multipart, one file part; text "OK" then a restart
+    from compat import drop
+
+    try:
+        import ota
+
+        return await ota.receive(app.gw, req)
+    finally:
+        drop("ota")

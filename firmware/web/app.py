@@ -56,6 +56,8 @@ ROUTES = (
     ("GET", "/reset", "system", "reset"),
     ("POST", "/reset", "system", "reset"),
     ("GET", "/emoncms/describe", "system", "emoncms_describe"),
+    ("GET", "/update", "system", "update_form"),
+    ("POST", "/update", "system", "update"),
     ("GET", "/time", "time", "time_get"),
     ("POST", "/time", "time", "time_post"),
     ("POST", "/settime", "time", "time_post"),

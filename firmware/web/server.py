@@ -24,6 +24,9 @@ WRITE_MS = 10000
 WAIT_MS = 1000
 MAX_WAIT = 4
 MAX_HEADS = 4
+# POST paths whose handler reads a large body itself, in pieces (the firmware upload, ota.py):
+# the server does not read it into memory first
+STREAMED = ("/update",)
 
 REASONS = {101: "Switching Protocols", 200: "OK", 201: "Created", 302: "Found",
            400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -94,6 +97,7 @@ class Request:
         self.reader = reader
         self.writer = writer
         self.body = b""
+        self.streamed = False  # the handler reads the body (STREAMED)
         self.arg = None  # the integer of a "/claims/<n>" route
         self._args = None
 
@@ -225,13 +229,17 @@ def parse_request(buf, reader, writer):
     if n < 0:
         raise HttpError(400)
     if n > MAX_BODY:
-        raise HttpError(413)
+        if method != "POST" or req.path not in STREAMED:
+            raise HttpError(413)
+        req.streamed = True
     req.body = rest
     req.length = n
     return req
 
 
 async def read_body(req):
+    if req.streamed:
+        return  # the handler reads it (STREAMED)
     n = req.length
     if n > len(req.body):
         req.body += await wait_for_ms(req.reader.readexactly(n - len(req.body)), BODY_MS)

@@ -68,7 +68,8 @@ def ensure_form(form):
                             "--target", "unix", "--quiet"], cwd=ROOT, check=True)
     binary, build = {"mpy": (MP32, "plain"), "mpy64": (MP64, "x64"),
                      "frozen": (MP32_FROZEN, "frozen")}[form]
-    wlan = os.path.getmtime(os.path.join(ROOT, "boards", "unix", "wlan.py"))  # frozen in all
+    wlan = max(os.path.getmtime(os.path.join(ROOT, "boards", "unix", n))  # frozen in all
+               for n in ("wlan.py", "esp32.py"))
     if not os.path.exists(binary) or os.path.getmtime(binary) < wlan or (
             form == "frozen" and os.path.getmtime(binary) < _newest_source()):
         subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_runtime.py"), build],
