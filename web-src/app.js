@@ -171,7 +171,7 @@ function draw() {
   $("dvnote").textContent = "No solar data received (" + (age === null ? "never" : ago(age)) + "): check Services, Solar feed.";
   $("host").textContent = C.hostname || "";
   var pg = (location.hash || "#home").slice(1);
-  if (pg === "system") sysInfo();
+  if (pg === "system") { sysInfo(); otaInfo(); }
   if (pg === "wifi" || pg === "settings") wifiInfo();
   if (pg === "services" || pg === "settings") svcInfo();
   if (pg === "device") devInfo();
@@ -558,3 +558,35 @@ loadOverride();
 loadTarget();
 loadLimit();
 connect();
+
+// ---------------------------------------------------------------- firmware update (OTA)
+// POST /update as the C++ gateway's page does (multipart, one file part). The bar shows the
+// bytes sent, then the gateway's own write progress (WS ota_progress); the answer is "OK"
+// (the gateway restarts) or "Error: <reason>". After the restart /status ota_msg says whether
+// the new firmware was kept or rolled back.
+var otaBusy = false;
+function otaInfo() {
+  var p = $("ota-prog"), m = $("m-ota");
+  if (S.ota_update && num(S.ota_progress)) { p.hidden = false; p.value = S.ota_progress; }
+  if (!otaBusy && S.ota_msg && !m.textContent) say(m, S.ota_msg, S.ota_msg.indexOf("Error") < 0 && S.ota_msg.indexOf("rolled back") < 0);
+}
+$("f-ota").onsubmit = function (e) {
+  e.preventDefault();
+  var f = $("ota-file").files[0], m = $("m-ota"), p = $("ota-prog");
+  if (!f) { say(m, "Choose a bundle file first", false); return; }
+  if (otaBusy) return;
+  var fd = new FormData(), x = new XMLHttpRequest();
+  fd.append("firmware", f, f.name);
+  otaBusy = true; p.hidden = false; p.value = 0;
+  say(m, "Uploading " + f.name + "…", true);
+  x.open("POST", "/update");
+  x.setRequestHeader("X-Requested-With", "OpenEVSE");
+  x.upload.onprogress = function (ev) { if (ev.lengthComputable) p.value = Math.round(ev.loaded * 100 / ev.total); };
+  x.onload = function () {
+    otaBusy = false;
+    if (x.status === 200) { p.value = 100; say(m, "Updated: the gateway restarts into the new firmware", true); }
+    else say(m, x.status === 401 ? "Login needed: reload the page to log in" : (x.responseText || "HTTP " + x.status), false);
+  };
+  x.onerror = function () { otaBusy = false; say(m, "Upload failed: the connection dropped", false); };
+  x.send(fd);
+};

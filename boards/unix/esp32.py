@@ -291,11 +291,10 @@ class Partition:
 
     def writeblocks(self, block, buf, offset=None):
         off = block * self.block_size
-        if offset is None:  # a simple write: erase the sectors it covers first
-            # (block_size 4096 as the firmware uses it; smaller sizes go through a cache on
-            # the chip, not modelled)
-            n = (len(buf) + SECTOR - 1) // SECTOR * SECTOR
-            flash_erase(self.label, off, n)
+        if offset is None:  # a simple write: erase what it covers first, which must be
+            # whole sectors (esp_partition_erase_range; block sizes below 4096 go through a
+            # cache on the chip, not modelled: the firmware uses 4096)
+            flash_erase(self.label, off, len(buf))
         else:
             off += offset
         flash_write(self.label, off, bytes(buf))

@@ -429,6 +429,34 @@ def test_system_page_names_firmware_and_rapi():
     assert not B.console, B.console
 
 
+def test_system_page_firmware_update_says_why_a_bundle_is_refused():
+    # a bundle whose image is damaged (its SHA-256 does not match): the page uploads it as the
+    # C++ gateway's page does (multipart), shows the progress, and the gateway's reason
+    import hashlib
+    import struct
+
+    page("system")
+    img = b"MPIM" + bytes(8000)
+    head = (b"OEVSEOTA" + bytes([1, 0, 0, 0]) + struct.pack("<I", len(img))
+            + hashlib.sha256(img + b"x").digest() + b"unix".ljust(16, b"\0"))
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(prefix="oevse-ui-"), "damaged.bundle")
+    with open(path, "wb") as f:
+        f.write(head + img)
+    B.click("#f-ota button[type=submit]")
+    text_is("#m-ota", "Choose a bundle file first")
+    root = B.call("DOM.getDocument")["root"]["nodeId"]
+    node = B.call("DOM.querySelector", nodeId=root, selector="#ota-file")["nodeId"]
+    B.call("DOM.setFileInputFiles", files=[os.path.abspath(path)], nodeId=node)
+    B.click("#f-ota button[type=submit]")
+    text_is("#m-ota", "Error: SHA-256 mismatch: the image is damaged")
+    assert B.js("document.getElementById('m-ota').className") == "msg bad"
+    assert visible("#ota-prog") and B.js("document.getElementById('ota-prog').value") == 100
+    shot("system-update")
+    assert not B.console, B.console
+
+
 # ---------------------------------------------------------------- accessibility (item 15)
 AUDIT = r"""
 (function(){
