@@ -85,7 +85,7 @@ faults: test-venv web deps runtime
 bundle: runtime
 	$(PY) tools/bundle.py
 
-# The OTA power-cut test at full size: 50 cuts (make test runs 20, four per phase).
+# The OTA power-cut test at full size: 50 cuts (make test runs 18, three per phase).
 ota-cuts: test-venv web deps runtime
 	OTA_CUTS=50 $(PY) -m pytest -q -s tests/system/test_ota.py -k power_cuts
 

@@ -180,6 +180,9 @@ async def _receive(gw, req):
     room = slot.info()[3]
     body = _Body(req)
     ctype = req.header("content-type").lower()
+    if ctype.startswith("application/json"):
+        # the C++ gateway's {"url": ...}: it downloads the image itself; we take uploads only
+        raise Bad("update from a URL is not supported: upload the bundle file")
     boundary = None
     if ctype.startswith("multipart/form-data"):
         boundary = _boundary(req.header("content-type"))
