@@ -178,6 +178,9 @@ def _ota(gw, fn, *args):
         print("main: ota", fn, repr(e))
     finally:
         drop("ota")
+        # the PC's esp32 is a Python model (boards/unix/esp32.py); on the chip the module is
+        # built in and not in sys.modules, so this drops nothing there
+        drop("esp32")
 
 
 async def _watchdog(app, gw=None):

@@ -106,3 +106,4 @@ async def update(app, req):
         return await ota.receive(app.gw, req)
     finally:
         drop("ota")
+        drop("esp32")  # the PC's model of it (startup._ota)
