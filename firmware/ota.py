@@ -279,6 +279,11 @@ def boot(gw, why=""):
     rec = _read_record()
     if rec is None:
         return
+    if not getattr(board, "ota_boots", True):  # the PC without its boot loader (make run)
+        gw.ota_msg = "the update was staged in %s; this run does not boot images " \
+            "(tools/bootloader.py does)" % rec.get("to")
+        _drop_record()
+        return
     here = running_label()
     if here != rec.get("to"):
         gw.ota_msg = "update rolled back: the new firmware did not come up" + (

@@ -18,8 +18,8 @@ Each otadata write is erase, then write, as on the chip (a power cut between the
 sector erased: the other entry decides).
 
 Usage:
-  python tools/bootloader.py --flash DIR write-image IMAGE   (esptool: the image into ota_0,
-                                                              otadata erased)
+  python tools/bootloader.py --flash DIR write-image IMAGE   (esptool: the image, or a bundle's
+                                                              image, into ota_0; otadata erased)
   python tools/bootloader.py --flash DIR run [--once]        (boot, and boot again on reset)
 The firmware's environment (RAPI_TTY, HTTP_PORT, OEVSE_DATA, ...) is passed through."""
 import argparse
@@ -85,6 +85,12 @@ def write_image(image_path):
     """What esptool does at `make deploy`: the image into ota_0, otadata erased."""
     with open(image_path, "rb") as f:
         img = f.read()
+    if img[:8] == b"OEVSEOTA":  # a bundle (tools/bundle.py): its image, checked
+        n = int.from_bytes(img[12:16], "little")
+        body = img[64:]
+        if len(body) != n or hashlib.sha256(body).digest() != img[16:48]:
+            sys.exit("bootloader: the bundle's image does not match its size or SHA-256")
+        img = body
     if len(img) > F.OTA_SIZE:
         sys.exit("bootloader: image larger than the slot")
     n = (len(img) + F.SECTOR - 1) // F.SECTOR * F.SECTOR

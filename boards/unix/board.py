@@ -127,6 +127,9 @@ def ota():
     return Partition
 
 
+# Started by the boot loader model (tools/bootloader.py), which boots the OTA slots. `make run`
+# runs the source tree instead: an uploaded image is staged in the modelled flash, not run.
+ota_boots = bool(os.getenv("OTA_RUNNING"))
 # how long a boot must run before it counts as good (startup.py STABLE_MS; tests shorten it)
 stable_ms = int(_env("STABLE_MS", "60000"))
 
