@@ -17,6 +17,10 @@ MicroPython v1.28.0 ports/esp32/boards/sdkconfig.base):
 Each otadata write is erase, then write, as on the chip (a power cut between them leaves that
 sector erased: the other entry decides).
 
+The chip's watchdog too: once the firmware has fed it (board.wdt_feed touches WDT_FILE, the
+first feed arms it, as machine.WDT), no feed for WDT_MS (30 s, as boards/esp32/board.py) resets
+the firmware (SIGKILL), and the next boot reads RESET_CAUSE=wdt (machine.reset_cause()).
+
 Usage:
   python tools/bootloader.py --flash DIR write-image IMAGE   (esptool: the image, or a bundle's
                                                               image, into ota_0; otadata erased)
@@ -81,6 +85,26 @@ def program(label):
     return path
 
 
+def watch(p, wdt, wdt_ms):
+    """Wait for the firmware to end; (exit code, reset cause of the next boot). Once it has fed
+    the watchdog, a gap of wdt_ms ends it as the chip's watchdog would."""
+    while True:
+        try:
+            rc = p.wait(0.2)
+            return rc, "soft"
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            age = time.time() - os.stat(wdt).st_mtime
+        except OSError:
+            continue  # not armed yet
+        if age * 1000 > wdt_ms:
+            p.kill()
+            p.wait()
+            log("watchdog: no feed for %d ms: reset" % wdt_ms)
+            return -9, "wdt"
+
+
 def write_image(image_path):
     """What esptool does at `make deploy`: the image into ota_0, otadata erased."""
     with open(image_path, "rb") as f:
@@ -113,6 +137,8 @@ def run(once=False):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    wdt_ms = int(os.getenv("WDT_MS") or "30000")
+    cause = "power-on"
     while True:
         label = select()
         if label is None:
@@ -124,8 +150,15 @@ def run(once=False):
         env["OTA_RUNNING"] = label
         env["MICROPYPATH"] = ".frozen"
         # the cut counter is for the first power-on only: the test sets it per run
+        wdt = os.path.join(F.flash_dir(), ".wdt")
+        try:
+            os.remove(wdt)
+        except OSError:
+            pass
+        env["WDT_FILE"] = wdt
+        env["RESET_CAUSE"] = cause
         child[0] = subprocess.Popen([exe, "-c", "import startup; startup.main()"], env=env)
-        rc = child[0].wait()
+        rc, cause = watch(child[0], wdt, wdt_ms)
         child[0] = None
         if once:
             return rc

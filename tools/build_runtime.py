@@ -125,14 +125,16 @@ def build(tree, name):
 
 # Test images for the OTA tests (tests/system/test_ota.py): the frozen runtime built from a
 # copy of the firmware with one change each. "ota-b": another BUILD string (an update that
-# works); "ota-bad": an image whose startup fails at every boot (the boot loader must roll
-# back). Built once per firmware version (a stamp of the sources' SHA-256) under
+# works); "ota-bad": an image whose startup fails at every boot, "ota-hang": one that hangs
+# (the boot loader, or its watchdog, must roll back). Built once per firmware version (a stamp of the sources' SHA-256) under
 # build/ota-test/<name>/; the compiled port is copied from the frozen build, so only the
 # frozen modules are compiled again.
 TEST_IMAGES = {
     "ota-b": ('BUILD = "mpy-0.2.0"', 'BUILD = "mpy-0.2.0-ota-b"'),
     "ota-bad": ("def build():\n",
                 "def build():\n    raise RuntimeError(\"test image: fails at every boot\")\n"),
+    # the loop never starts: only the watchdog can end it
+    "ota-hang": ("def build():\n", "def build():\n    while True:\n        pass\n"),
 }
 
 
@@ -168,8 +170,8 @@ def build_test_image(tree, name):
     if old not in text:
         die("test image %s: %r not found in startup.py" % (name, old))
     text = text.replace(old, new, 1)
-    if name == "ota-bad":
-        text = text.replace('BUILD = "mpy-0.2.0"', 'BUILD = "mpy-0.2.0-bad"', 1)
+    if name != "ota-b":
+        text = text.replace('BUILD = "mpy-0.2.0"', 'BUILD = "mpy-0.2.0-%s"' % name[4:], 1)
     with open(p, "w") as f:
         f.write(text)
     bdir = "build-esp32-" + name

@@ -97,8 +97,15 @@ def hostname(name):
     simwlan.hostname(name)
 
 
+_wdt = _env("WDT_FILE", "")
+
+
 def wdt_feed():
-    pass
+    """machine.WDT's feed. Under the boot loader model (tools/bootloader.py sets WDT_FILE) the
+    feed touches that file, and the boot loader resets the firmware when it stays untouched
+    for the watchdog's time (the chip's 30 s); elsewhere nothing watches."""
+    if _wdt:
+        open(_wdt, "w").close()
 
 
 def bootmem(data=None):
@@ -116,7 +123,8 @@ def bootmem(data=None):
 
 
 def reset_by_watchdog():
-    return False
+    # machine.reset_cause() == WDT_RESET: the boot loader model says so after its watchdog
+    return _env("RESET_CAUSE", "") == "wdt"
 
 
 def ota():

@@ -2,13 +2,15 @@
 gateway (build/mp32-frozen) boots from an OTA slot through tools/bootloader.py (ESP-IDF's boot
 rule with app rollback), POST /update writes a bundle (tools/bundle.py) into the other slot
 through esp32.Partition (boards/unix/esp32.py), switches, and the new image confirms itself
-after a stable run. Test images (tools/build_runtime.py ota-b, ota-bad): another BUILD string,
-and an image that fails at every boot.
+after a stable run. Test images (tools/build_runtime.py ota-b, ota-bad, ota-hang): another
+BUILD string, an image that fails at every boot, and one that hangs (the boot loader model's
+watchdog resets it).
 
 Power cuts: the whole process group (boot loader + firmware) is killed with SIGKILL at chosen
 flash operations (FLASH_CUT_AT: the n-th erase or write does not happen) or at a random moment
-of the new image's first boot or after it has marked itself valid; after each cut the boot loader must bring up a gateway that
-answers /status, and runs the image ESP-IDF's rules say it must. OTA_CUTS sets how many
+of the new image's first boot or after it has marked itself valid; after each cut the boot
+loader must bring up a gateway that answers /status, and runs the image ESP-IDF's rules say it
+must. OTA_CUTS sets how many
 (default 18 here, three per phase; `make ota-cuts` runs 50)."""
 import http.client
 import json
@@ -35,9 +37,11 @@ BOOTLOADER = os.path.join(ROOT, "tools", "bootloader.py")
 IMG_A = os.path.join(ROOT, "build", "mp32-frozen", "micropython")
 IMG_B = os.path.join(ROOT, "build", "ota-test", "ota-b", "micropython")
 IMG_BAD = os.path.join(ROOT, "build", "ota-test", "ota-bad", "micropython")
+IMG_HANG = os.path.join(ROOT, "build", "ota-test", "ota-hang", "micropython")
 BUILD_A = "mpy-0.2.0"
 BUILD_B = "mpy-0.2.0-ota-b"
 STABLE_MS = 2000  # a boot counts as good after this long (60 s on the chip)
+WDT_MS = 5000  # the watchdog of the boot loader model (30 s on the chip)
 BOUNDARY = "----oevseBoundary7MA4YWxkTrZu0gW"
 
 
@@ -47,7 +51,7 @@ def setup_module(module):
 
     ensure_form("frozen")
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_runtime.py"), "ota-b",
-                    "ota-bad"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+                    "ota-bad", "ota-hang"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 _images = {}
@@ -116,7 +120,7 @@ class OtaRig(Rig):
             subprocess.run([sys.executable, BOOTLOADER, "--flash", self.flash, "write-image", a],
                            check=True)
         env = firmware_env(self.link, self.http_port, self.data, self.extra_env)
-        env.update({"OEVSE_FLASH": self.flash, "STABLE_MS": str(STABLE_MS)})
+        env.update({"OEVSE_FLASH": self.flash, "STABLE_MS": str(STABLE_MS), "WDT_MS": str(WDT_MS)})
         for k in ("FLASH_CUT_AT", "FLASH_OPLOG", "OTA_RUNNING"):
             env.pop(k, None)
         if cut_at:
@@ -236,6 +240,20 @@ def test_update_runs_the_new_image_then_a_bad_one_rolls_back(orig):
     said = [e.get("message", "") for e in events]
     assert any(m.startswith("updated from") for m in said), said
     assert any(m.startswith("update rolled back") for m in said), said
+
+
+def test_an_image_that_hangs_is_reset_by_the_watchdog_and_rolled_back(orig):
+    r = orig
+    r.wait_build(BUILD_B)  # where the previous test left it
+    wait_for(lambda: otadata(r.flash) == ("ota_1", F.IMG_VALID), 20, what="B valid")
+    assert upload(r.http_port, B.bundle(image(IMG_HANG), "unix")) == (200, "OK")
+    wait_for(lambda: "watchdog: no feed for %d ms: reset" % WDT_MS in r.log(), 30,
+             what="the watchdog\n" + r.log()[-3000:])
+    r.wait_build(BUILD_B)
+    msg = wait_for(lambda: "rolled back" in r.status()["ota_msg"] and r.status()["ota_msg"], 10,
+                   what="ota_msg")
+    assert "watchdog reset" in msg, msg
+    assert otadata(r.flash) == ("ota_1", F.IMG_VALID)
 
 
 def _phases(oplog):
