@@ -41,9 +41,7 @@ class Gateway:
         self._up_ms = 0
         self.heap_free = self.heap_min = self.heap_used = 0
         self.evlog = None  # the event log's state (eventlog.py)
-        self._net = [None, None]
-        self.ota_update = 0  # an upload to /update is being written (ota.py)
-        self.ota_msg = ""  # the last update's outcome (ota.py)  # last wifi_state, mqtt_connected seen (event log edges)
+        self._net = [None, None]  # last wifi_state, mqtt_connected seen (event log edges)
         claims.on_change = self._claims_changed
         bus.subscribe(self._log_bus)
         config.on_change.append(self._config_changed)
@@ -112,8 +110,6 @@ class Gateway:
             "limit": self._limit is not None,
             "divertmode": self.divert_mode(),
             "config_error": getattr(self.config, "note", ""),
-            "ota_update": self.ota_update,
-            "ota_msg": self.ota_msg,
         }
         d.update(self._inputs)
         if self.rapi is not None:

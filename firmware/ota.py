@@ -145,12 +145,20 @@ def _publish(gw, d):
         pass
 
 
+def _show(gw, d):
+    """Into /status and out to WebSocket clients. /status shows gw._inputs as they are
+    (gateway.py _own_status): nothing is kept until an update happens (ota_update is 0 by
+    default, status.NEUTRAL)."""
+    gw._inputs.update(d)
+    _publish(gw, d)
+
+
 async def receive(gw, req):
     """Handle POST /update: returns the response (text, status, headers)."""
-    if getattr(gw, "ota_update", 0):
+    if gw._inputs.get("ota_update"):
         return "Error: an update is already running", 409, TEXT
-    gw.ota_update = 1
-    _publish(gw, {"ota_update": 1, "ota": "started"})
+    _show(gw, {"ota_update": 1})
+    _publish(gw, {"ota": "started"})
     try:
         r = await _receive(gw, req)
     except Bad as e:
@@ -159,13 +167,12 @@ async def receive(gw, req):
         r = "Error: flash: %r" % e, 500, TEXT
     except Exception as e:  # a timeout, a reset connection: nothing was switched
         r = "Error: upload failed: %r" % e, 400, TEXT
-    gw.ota_update = 0
     if r[1] == 200:
-        gw.ota_msg = "updated: restarting into the new firmware"
-        _publish(gw, {"ota_update": 0, "ota": "completed", "ota_msg": gw.ota_msg})
+        _show(gw, {"ota_update": 0, "ota_msg": "updated: restarting into the new firmware"})
+        _publish(gw, {"ota": "completed"})
     else:
-        gw.ota_msg = r[0]
-        _publish(gw, {"ota_update": 0, "ota": "failed", "ota_error": r[1], "ota_msg": r[0]})
+        _show(gw, {"ota_update": 0, "ota_msg": r[0]})
+        _publish(gw, {"ota": "failed", "ota_error": r[1]})
         gw.log_event("warning", "update failed: " + r[0][7:60])
     return r
 
@@ -178,6 +185,8 @@ async def _receive(gw, req):
     except OSError:
         raise OSError("no OTA slot: this image was built without the OTA partition table")
     room = slot.info()[3]
+    if req.length > room + HEADER + MAX_PREAMBLE + MAX_TRAILER:
+        raise Bad("upload of %d bytes is larger than the %d-byte slot" % (req.length, room))
     body = _Body(req)
     ctype = req.header("content-type").lower()
     if ctype.startswith("application/json"):
@@ -280,18 +289,19 @@ def boot(gw, why=""):
     if rec is None:
         return
     if not getattr(board, "ota_boots", True):  # the PC without its boot loader (make run)
-        gw.ota_msg = "the update was staged in %s; this run does not boot images " \
-            "(tools/bootloader.py does)" % rec.get("to")
+        _show(gw, {"ota_msg": "the update was staged in %s; this run does not boot images "
+                              "(tools/bootloader.py does)" % rec.get("to")})
         _drop_record()
         return
     here = running_label()
     if here != rec.get("to"):
-        gw.ota_msg = "update rolled back: the new firmware did not come up" + (
+        msg = "update rolled back: the new firmware did not come up" + (
             " (" + why[:80] + ")" if why else "") + "; running " + gw.build + " again"
-        gw.log_event("warning", gw.ota_msg[:100])
+        _show(gw, {"ota_msg": msg})
+        gw.log_event("warning", msg[:100])
         _drop_record()
     else:
-        gw.ota_msg = "new firmware on trial: confirmed after a stable run"
+        _show(gw, {"ota_msg": "new firmware on trial: confirmed after a stable run"})
 
 
 def confirm(gw):
@@ -304,7 +314,7 @@ def confirm(gw):
         print("ota: mark valid:", repr(e))
     rec = _read_record()
     if rec is not None and rec.get("to") == running_label():
-        gw.ota_msg = "updated from %s to %s" % (rec.get("old", "?"), gw.build)
-        gw.log_event("notification", gw.ota_msg[:100])
+        msg = "updated from %s to %s" % (rec.get("old", "?"), gw.build)
+        _show(gw, {"ota_msg": msg})
+        gw.log_event("notification", msg[:100])
         _drop_record()
-        _publish(gw, {"ota_msg": gw.ota_msg})

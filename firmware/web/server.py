@@ -97,7 +97,6 @@ class Request:
         self.reader = reader
         self.writer = writer
         self.body = b""
-        self.streamed = False  # the handler reads the body (STREAMED)
         self.arg = None  # the integer of a "/claims/<n>" route
         self._args = None
 
@@ -231,16 +230,15 @@ def parse_request(buf, reader, writer):
     if n > MAX_BODY:
         if method != "POST" or req.path not in STREAMED:
             raise HttpError(413)
-        req.streamed = True
     req.body = rest
     req.length = n
     return req
 
 
 async def read_body(req):
-    if req.streamed:
-        return  # the handler reads it (STREAMED)
     n = req.length
+    if n > MAX_BODY:
+        return  # a STREAMED path (parse_request refused the others): the handler reads it
     if n > len(req.body):
         req.body += await wait_for_ms(req.reader.readexactly(n - len(req.body)), BODY_MS)
     req.body = req.body[:n]

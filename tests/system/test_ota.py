@@ -189,6 +189,16 @@ def test_bad_bundles_are_refused_and_nothing_is_staged(orig):
     longer = B.bundle(img, "unix") + b"x" * 300
     code, text = upload(r.http_port, longer)
     assert code == 400 and "size mismatch" in text, text
+    # larger than the slot: refused from its Content-Length, before anything is read
+    c = http.client.HTTPConnection("127.0.0.1", r.http_port, timeout=20)
+    c.putrequest("POST", "/update")
+    c.putheader("Content-Type", "application/octet-stream")
+    c.putheader("Content-Length", str(2 * F.OTA_SIZE))
+    c.endheaders()
+    c.send(B.bundle(img, "unix")[:4096])
+    resp = c.getresponse()
+    assert resp.status == 400 and "larger than the" in resp.read().decode()
+    c.close()
     code, text = upload(r.http_port, B.bundle(img, "esp32"))
     assert code == 400 and "board" in text, text
     code, text = upload(r.http_port, b"not a bundle" * 20)
