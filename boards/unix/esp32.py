@@ -143,26 +143,31 @@ def flash_erase(label, off, n):
     """esp_partition_erase_range: whole sectors to 0xFF, one operation per sector."""
     if off % SECTOR or n % SECTOR or off + n > _size(label):
         raise OSError(22)
+    blank = b"\xff" * SECTOR
     with _open(label) as f:
         for s in range(off, off + n, SECTOR):
             _cut("erase %s %d" % (label, s))
             f.seek(s)
-            f.write(b"\xff" * SECTOR)
+            f.write(blank)
 
 
-def flash_write(label, off, data):
-    """esp_partition_write: NOR bits only go from 1 to 0 (old AND new)."""
-    if off + len(data) > _size(label):
+def flash_write(label, off, data, erased=False):
+    """esp_partition_write: NOR bits only go from 1 to 0 (old AND new). erased: the caller
+    has just erased the range (writeblocks), so the old bits are all 1 and need no reading
+    (the firmware's heap on the PC should not carry the model's buffers)."""
+    n = len(data)
+    if off + n > _size(label):
         raise OSError(22)
-    _cut("write %s %d %d" % (label, off, len(data)))
+    _cut("write %s %d %d" % (label, off, n))
     with _open(label) as f:
-        f.seek(off)
-        old = f.read(len(data))
         out = data
-        if old != b"\xff" * len(data):  # usually written just after its erase
-            out = bytearray(data)
-            for i in range(len(out)):
-                out[i] &= old[i]
+        if not erased:
+            f.seek(off)
+            old = f.read(n)
+            if old != b"\xff" * n:
+                out = bytearray(data)
+                for i in range(n):
+                    out[i] &= old[i]
         f.seek(off)
         f.write(out)
 
@@ -295,9 +300,9 @@ class Partition:
             # whole sectors (esp_partition_erase_range; block sizes below 4096 go through a
             # cache on the chip, not modelled: the firmware uses 4096)
             flash_erase(self.label, off, len(buf))
+            flash_write(self.label, off, buf, True)
         else:
-            off += offset
-        flash_write(self.label, off, bytes(buf))
+            flash_write(self.label, off + offset, buf)
 
     def ioctl(self, cmd, arg):
         if cmd in (1, 2, 3):

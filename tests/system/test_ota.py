@@ -23,7 +23,7 @@ import sys
 import time
 
 import pytest
-from harness import ROOT, Rig, wait_for
+from harness import ROOT, Rig, heap_total, wait_for
 from test_web_support import WsClient
 
 sys.path.insert(0, os.path.join(ROOT, "boards", "unix"))
@@ -205,6 +205,29 @@ def test_bad_bundles_are_refused_and_nothing_is_staged(orig):
     assert code == 400 and "not a firmware bundle" in text, text
     code, d = r.post("/update", {"url": "https://example.invalid/firmware.bin"})
     assert code == 400 and "URL is not supported" in d, d
+    # a slow upload, so the gateway's heap samples (every 2 s, after a collection) fall in it:
+    # one 4 KiB block and a SHA-256 context on the ESP32-profile heap
+    low0 = r.status()["heap_min"]
+    c = http.client.HTTPConnection("127.0.0.1", r.http_port, timeout=30)
+    body = bytes(bad)
+    c.putrequest("POST", "/update")
+    c.putheader("Content-Type", "application/octet-stream")
+    c.putheader("Content-Length", str(len(body)))
+    c.endheaders()
+    t0 = time.monotonic()
+    for i in range(0, len(body), 32768):
+        c.send(body[i:i + 32768])
+        seen = r.status()
+        assert seen["ota_update"] == 1
+        time.sleep(max(0, 0.2 - (time.monotonic() - t0) % 0.2))
+    resp = c.getresponse()
+    assert resp.status == 400 and "SHA-256 mismatch" in resp.read().decode()
+    c.close()
+    low = r.status()["heap_min"]
+    total = heap_total("frozen")
+    print("\nOTA upload on the frozen image: lowest free %d B before, %d B with an upload "
+          "(%.1f %% of %d)" % (low0, low, 100.0 * low / total, total))
+    assert low * 100 >= total * 20  # as the soak's floor (test_soak.MIN_FREE_PCT)
     assert otadata(r.flash) == before  # nothing made bootable
     d = r.status()
     assert d["ota_update"] == 0 and "Error:" in d["ota_msg"]
