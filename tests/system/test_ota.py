@@ -289,6 +289,44 @@ def test_an_image_that_hangs_is_reset_by_the_watchdog_and_rolled_back(orig):
     assert otadata(r.flash) == ("ota_1", F.IMG_VALID)
 
 
+HA_PY = os.path.join(ROOT, "build", "ha313", "bin", "python")
+HA_UPLOAD = """
+import asyncio, json, sys
+import aiohttp
+from openevsehttp.__main__ import OpenEVSE
+
+async def main():
+    async with aiohttp.ClientSession() as s:
+        c = OpenEVSE(sys.argv[1], session=s)
+        await c.update()
+        r = await c.update_firmware(firmware_bytes=open(sys.argv[2], "rb").read())
+        print(json.dumps({"response": r if isinstance(r, (dict, str)) else repr(r),
+                          "ota_update": c._status.get("ota_update")}))
+
+asyncio.run(main())
+"""
+
+
+def test_home_assistant_library_uploads_a_bundle(orig):
+    # python-openevse-http's update_firmware(firmware_bytes=...): multipart, field "file"
+    if not os.path.exists(HA_PY):
+        pytest.fail("no Python 3.13 venv with python-openevse-http: run `make ha-venv`")
+    r = orig
+    r.wait_build(BUILD_B)  # where the previous tests left it
+    wait_for(lambda: otadata(r.flash) == ("ota_1", F.IMG_VALID), 20, what="B valid")
+    path = os.path.join(r.tmp, "a.bundle")
+    with open(path, "wb") as f:
+        f.write(B.bundle(image(IMG_A), "unix"))
+    out = subprocess.run([HA_PY, "-c", HA_UPLOAD, "127.0.0.1:%d" % r.http_port, path],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["response"] == "OK", (res, out.stderr[-2000:], r.log()[-2000:])
+    assert res["ota_update"] == 1, res  # the library read our "OK" as started
+    r.wait_build(BUILD_A)
+    wait_for(lambda: otadata(r.flash) == ("ota_0", F.IMG_VALID), 20, what="A valid")
+
+
 def _phases(oplog):
     """The flash operations of a clean update by phase: upload (the slot's sectors), switch
     (set_boot's otadata writes), boot (the boot loader's NEW -> PENDING_VERIFY), valid
