@@ -49,8 +49,30 @@ def pytest_runtest_makereport(item, call):
         _rc.CURRENT.clear()
 
 
+def _merge(out):
+    """A worker's record (pytest-xdist): its asserted messages and its failed tests."""
+    for m, ps in out.get("rapi_cov", {}).items():
+        for p, fs in ps.items():
+            _rc.RESULT.setdefault(m, {}).setdefault(p, set()).update(fs)
+    _rc.FAILED.update(out.get("rapi_failed", ()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    # on the controller of a parallel run: gather what each worker recorded
+    out = getattr(node, "workeroutput", None)
+    if out:
+        _merge(out)
+    if error:
+        _rc.FAILED.add("worker %s: %s" % (getattr(node, "gateway", node), error))
+
+
 def pytest_sessionfinish(session, exitstatus):
     cfg = session.config
+    if hasattr(cfg, "workerinput"):  # an xdist worker: hand the record to the controller
+        cfg.workeroutput["rapi_cov"] = _rc.as_json()
+        cfg.workeroutput["rapi_failed"] = sorted(_rc.FAILED)
+        return
     whole = [os.path.abspath(a) for a in cfg.args] == [os.path.join(ROOT, "tests")] and \
         not cfg.getoption("keyword") and not cfg.getoption("markexpr") and \
         not cfg.getoption("maxfail") and not _rc.FAILED and \
