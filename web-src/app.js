@@ -134,8 +134,8 @@ function draw() {
   $("l-session").textContent = last ? "Last session" : "This session";
   $("l-elapsed").textContent = last ? "Last session time" : "Charging time";
   $("v-session").textContent = fmt(S.session_energy / 1000, 2);
-  // the controller adds a session to its total at unplug: count the running one in
-  $("v-total").textContent = fmt(S.total_energy + (S.vehicle && num(S.session_energy) ? S.session_energy / 1000 : 0), 1);
+  // the gateway's energy meter (energy.py) counts the running session into total_energy
+  $("v-total").textContent = fmt(S.total_energy, 1);
   $("v-temp").textContent = num(S.temp) ? fmt(S.temp / 10, 1) : "–";
   var el = num(S.session_elapsed) ? S.session_elapsed : S.elapsed;
   $("v-elapsed").textContent = dur(el + (chg && ok ? (t - T.el) / 1000 : 0));
@@ -583,7 +583,7 @@ function nextWord() {
   var left = PLAN.next_event_delay - (now() - PLANT) / 1000, c = PLAN.current_event;
   return "Next: " + evWord(n).toLowerCase() + " " + cap(n.day) + " " + hm(n.start_offset) +
     (n.diff ? " (timer " + hm(n.offset) + ", random start)" : "") + ", in " + dur(Math.max(0, left)) +
-    ". Now: " + (c.state === "active" ? "charging allowed" : "charging stopped") + " by the timer of " + cap(c.day) + " " + hm(c.offset) + ".";
+    ". In force now: " + evWord(c).toLowerCase() + " (timer of " + cap(c.day) + " " + hm(c.offset) + ").";
 }
 function schedDraw() {
   clockNote("sc-clock", "timers wait until it is");
@@ -733,6 +733,7 @@ $("tm-sync").onclick = function () {
 // ---- energy (kWh in /status; session_energy in Wh)
 function enDraw() {
   clockNote("en-clock", "today, week, month and year do not roll over until it is");
+  $("en").className = "grid" + (live() ? "" : " stale");  // grey, as on Home, when not live
   $("en-sl").textContent = S.vehicle ? "This session" : "Last session";
   $("en-session").textContent = fmt(S.session_energy / 1000, 2);
   ["day", "week", "month", "year"].forEach(function (k) { $("en-" + k).textContent = fmt(S["total_" + k], 2); });
