@@ -675,13 +675,18 @@ function zoneFill() {
     ZONES.forEach(function (v) { sel.add(new Option(v.split("|")[0].replace(/_/g, " ").replace("/", ": "), v)); });
     sel.add(new Option("Other (POSIX rule)", "custom"));
   }
-  if (document.activeElement === sel || $("f-time").contains(document.activeElement)) return;
+  // filled when the saved values change, never over what the user is editing
+  var key = [z, C.sntp_enabled, C.sntp_hostname].join("|");
+  if (TZD || key === TZK) return;
+  TZK = key;
   sel.value = ZONES.indexOf(z) >= 0 ? z : "custom";
   if (sel.value === "custom") $("tz-custom").value = z;
   show($("tz-cl"), sel.value === "custom");
   $("tm-sntp").checked = !!C.sntp_enabled;
   $("tm-host").value = C.sntp_hostname || "";
 }
+var TZK = null, TZD = false;  // the values last filled in; the user has changed the form
+$("f-time").oninput = $("f-time").onchange = function () { TZD = true; };
 $("tz-sel").onchange = function () { show($("tz-cl"), this.value === "custom"); if (this.value === "custom") $("tz-custom").focus(); };
 // the device's clock now, counted on locally from the last push: [UTC ms, offset s]
 function devNow() {
@@ -707,7 +712,7 @@ function timeDraw() {
 $("tm-browser").onclick = function () {
   // a manual time would be replaced at the next sync: the firmware takes it only with SNTP off
   var t = new Date().toISOString().slice(0, 19) + "Z";
-  api("POST", "/time", {sntp_enabled: false, time: t}).then(function () { say($("m-tmset"), "Time set to " + t.replace("T", " ").replace("Z", " UTC"), true); loadConfig(); timeLoad(); })
+  api("POST", "/time", {sntp_enabled: false, time: t}).then(function () { say($("m-tmset"), "Time set to " + t.replace("T", " ").replace("Z", " UTC"), true); TZD = false; loadConfig(); timeLoad(); })
     .catch(function (e) { say($("m-tmset"), "Not set: " + e.message, false); });
 };
 var TMF = {time_zone: "tz-sel", sntp_hostname: "tm-host", sntp_enabled: "tm-sntp"};
@@ -717,7 +722,7 @@ $("f-time").onsubmit = function (ev) {
   clearErr(f);
   if (z === "custom") z = $("tz-custom").value.trim();
   api("POST", "/config", {time_zone: z, sntp_enabled: $("tm-sntp").checked, sntp_hostname: $("tm-host").value.trim()}).then(function (r) {
-    say(msg, r.msg === "no change" ? "No changes" : "Saved", true); loadConfig(); timeLoad();
+    say(msg, r.msg === "no change" ? "No changes" : "Saved", true); TZD = false; TZK = null; loadConfig(); timeLoad();
   }).catch(function (e) {
     var k = e.j && e.j.field, el = $(k === "time_zone" && $("tz-sel").value === "custom" ? "tz-custom" : TMF[k] || "");
     if (el) errAt(el, e.message);
@@ -801,7 +806,7 @@ function ws13(d) {
 }
 function enter13(p) {
   if (p === "schedule" || (p === "limits" && !SCH)) schedLoad();
-  if (p === "time") timeLoad();
+  if (p === "time") { TZD = false; TZK = null; timeLoad(); }
   if (p === "logs") logLoad();
 }
 

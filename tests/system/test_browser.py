@@ -590,7 +590,7 @@ def test_schedule_page_add_edit_delete_a_timer():
         B.click("#sc-list button[data-ed='%d']" % ev["id"])
         B.wait("document.getElementById('sc-time').value === '22:00'")
         assert B.js("document.querySelector('#sc-days button[data-d=monday]').getAttribute('aria-pressed')") == "true"
-        B.js("var s = document.getElementById('sc-state'); s.value = 'disabled'; s.dispatchEvent(new Event('change'))")
+        B.js("var s = document.getElementById('sc-state'); s.value = 'disabled'; s.dispatchEvent(new Event('change', {bubbles: true}))")
         assert not visible("#sc-cur")
         audit_here()  # the form open
         B.click("#f-sched button[type=submit]")
@@ -683,7 +683,9 @@ def test_event_log_page_shows_a_plug_in_newest_first():
         FW.plug(n % 2 == 0)  # more events until there is a second block (run on its own)
         wait_for(lambda: FW.sim_state()["state"] == (3 if n % 2 == 0 else 1), what="state")
         n += 1
+    B.js("document.getElementById('lg').innerHTML = ''")  # so the refreshed list is told apart
     B.click("#lg-ref")
+    B.wait("document.querySelectorAll('#lg li.lg').length > 0")
     idx = http("GET", FW.base + "/logs")[1]
     text_is("#lg-page", "page 1 of %d" % (idx["max"] - idx["min"] + 1))
     assert B.js("document.getElementById('lg-new').disabled") is True
@@ -707,9 +709,11 @@ def test_time_page_zone_sntp_and_time_from_this_browser():
     assert B.js("document.getElementById('tz-sel').value") == "Europe/London|GMT0BST,M3.5.0/1,M10.5.0"
     assert not visible("#tz-custom")
     # a custom rule the firmware refuses: the reason at the field, nothing changed
-    B.js("var s = document.getElementById('tz-sel'); s.value = 'custom'; s.dispatchEvent(new Event('change'))")
+    B.js("var s = document.getElementById('tz-sel'); s.value = 'custom'; s.dispatchEvent(new Event('change', {bubbles: true}))")
     assert visible("#tz-custom")
     B.fill("#tz-custom", "not a zone")
+    B.js("draw()")  # a redraw (once a second) keeps what the user is editing
+    assert visible("#tz-custom") and B.js("document.getElementById('tz-custom').value") == "not a zone"
     B.click("#f-time button[type=submit]")
     text_has("#tz-cl .fe", "time_zone must be a POSIX TZ rule")
     assert "Not saved" in B.text("#f-time .msg")
@@ -717,7 +721,7 @@ def test_time_page_zone_sntp_and_time_from_this_browser():
     # a zone from the list: /config and local_time follow (1 January: CET, +0100)
     off0 = status()["offset"]
     B.js("var s = document.getElementById('tz-sel'); s.value = 'Europe/Berlin|CET-1CEST,M3.5.0,M10.5.0/3'; "
-         "s.dispatchEvent(new Event('change'))")
+         "s.dispatchEvent(new Event('change', {bubbles: true}))")
     B.click("#f-time button[type=submit]")
     text_is("#f-time .msg", "Saved")
     assert http("GET", FW.base + "/config")[1]["time_zone"] == "Europe/Berlin|CET-1CEST,M3.5.0,M10.5.0/3"
@@ -751,7 +755,8 @@ def test_time_page_zone_sntp_and_time_from_this_browser():
     shot("time")
     audit_here()
     # SNTP back on, with a server name: saved in /config
-    B.js("document.getElementById('tm-sntp').checked = true")
+    B.click("#tm-sntp")
+    assert B.js("document.getElementById('tm-sntp').checked") is True
     B.fill("#tm-host", "localhost")
     B.click("#f-time button[type=submit]")
     text_is("#f-time .msg", "Saved")
