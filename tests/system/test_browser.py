@@ -557,8 +557,15 @@ def test_schedule_page_add_edit_delete_a_timer():
     text_is("#sc-next", "No timers: the charger follows its other settings.")
     B.click("#sc-add")
     B.wait("!document.getElementById('f-sched').hidden")
-    B.fill("#sc-time", "22:00")
+    # no day: refused at the days before anything is sent; no time: the API's reason at the time
+    B.click("#f-sched button[type=submit]")
+    text_is("#sc-days .fe", "Choose at least one day")
     B.click("#sc-days button[data-d=monday]")
+    B.click("#f-sched button[type=submit]")
+    text_has("#f-sched label .fe", "Time must be HH:MM")
+    assert B.js("document.getElementById('sc-time').getAttribute('aria-invalid')") == "true"
+    assert B.js("document.querySelectorAll('#f-sched .fe').length") == 1  # the old error went
+    B.fill("#sc-time", "22:00")
     B.click("#sc-days button[data-d=wednesday]")
     # the API refuses 90 A: its reason is shown at the current field, nothing is saved
     B.fill("#sc-cur", "90")
