@@ -213,6 +213,38 @@ def test_small_wobble_does_not_move_the_pilot():
     assert len(r.log) == n
 
 
+def test_restart_when_the_long_average_is_back_at_the_hold_level():
+    # a weak winter afternoon: after a deficit stop (an oven, 30 min) the surplus comes back at 7 A; the
+    # restart waits for the 15-min average to reach the hold level (5 A, ~16 min), not 6 A (~26 min)
+    def after(seconds, **kw):
+        r = Rig(**kw)
+        r.run(600, 10)
+        r.run(1800, 0)
+        assert r.c.status(r.t)["divert_state"] == "stopped"
+        r.run(seconds, 7)
+        return r.want, r.c.starts
+
+    assert after(1200) == ("active", 2)
+    assert after(1200, restart_long_ma=6000) == ("disabled", 1)
+
+
+def test_band_widens_with_the_feeds_own_variability():
+    # a feed that jumps 2 A between every pair of samples: its variability, not a trend;
+    # without the variability term the pilot chases it, with it the pilot stays put
+    def changes(**kw):
+        r = Rig(**kw)
+        r.run(900, 10)
+        n = len(r.log)
+        for k in range(90):  # 15 min of 9 <-> 11 A, one value per feed sample
+            r.run(10, 11 if k % 2 else 9)
+        return len(r.log) - n
+
+    n0 = changes(var_pm=0)
+    n1 = changes()
+    assert n0 >= 6
+    assert n1 * 2 < n0
+
+
 def test_no_reversal_within_min_change_time():
     # a fast-changing surplus: two pilot changes in opposite directions are >= min_change_ms apart
     r = Rig()
@@ -270,12 +302,12 @@ def test_golden_trace_identical_everywhere():
     assert _golden_run() == GOLDEN
 
 
-GOLDEN = 745238180
+GOLDEN = 14016715
 
 
 def test_night_starts_the_new_day_fresh():
     # an evening stop is followed by a night; the next morning is a fresh start (the normal start test),
-    # not a restart (which needs the 15-min average at 6 A and 5 minutes)
+    # not a restart (which needs the 15-min average at 5 A and 5 minutes)
     r = Rig()
     r.run(3600, 10)
     r.run(5 * 3600, 0)  # evening stop, then a night (no surplus for hours)
@@ -373,4 +405,4 @@ def test_golden_days_identical_everywhere():
     assert _golden_days() == GOLDEN_DAYS
 
 
-GOLDEN_DAYS = 747425554
+GOLDEN_DAYS = 984080062
