@@ -28,6 +28,8 @@ class Gateway:
         self.rapi = rapi
         self.manager = manager
         self.divert = None  # divert.service.DivertService
+        self.shaper = None  # shaper_service.ShaperService, once the shaper is enabled
+        self.start_optional = None  # fn(name) -> the service, started if it was not (startup)
         self.wifi = None  # net.wifi.WifiManager
         self.status_parts = []  # fns returning dicts merged into /status
         self.restart_hook = None  # fn(device) used by main to reboot
@@ -109,6 +111,7 @@ class Gateway:
             "limit_version": self.limit_version,
             "limit": self._limit is not None,
             "divertmode": self.divert_mode(),
+            "shaper_max_pwr": self.config.get("current_shaper_max_pwr"),
             "config_error": getattr(self.config, "note", ""),
         }
         d.update(self._inputs)
@@ -231,6 +234,23 @@ class Gateway:
             raise ValueError(key + " out of range")
         self._inputs[key] = value
         self.bus.publish({key: value})
+        if key == "shaper_live_pwr" and self.shaper is not None:
+            self.shaper.feed(int(value))
+
+    # -- current shaper (shaper.py, shaper_service.py) ----------------------------
+    def set_shaper(self, on):
+        """POST /shaper, <base>/shaper/set: on/off until the next restart (not saved), as
+        the C++ gateway. The service is imported the first time it is switched on."""
+        s = self.shaper
+        if s is None and on and self.start_optional is not None:
+            s = self.start_optional("shaper")
+        if s is None:
+            if on:
+                raise ValueError("shaper not available")
+            self.bus.publish({"shaper": 0})
+            return
+        s.set_enabled(on)
+        s.step()
 
     async def update_settings(self, d):
         """POST /config, <base>/config/set: the gateway's settings are saved, the charger's
