@@ -9,17 +9,21 @@
 # to spare (EVSE_SHAPER_HYSTERESIS), judged on a smoothed house load that rises at once and
 # falls with smoothing_time; a feed older than data_maxinterval pauses the charge.
 # What differs, and why (docs/features.md, bench/shaper_bench.py measures it):
-# - the EV's share is the least it drew since the previous sample, not its draw now: the
-#   meter saw an older draw (it refreshes every 5-10 s, data_shaper.csv), and pairing an old
-#   live power with a newer, higher draw over-counts the room (the 22<->28 A oscillation in
-#   that log). The least draw can only over-count the house, so the error is on the safe side;
-# - the cap is recomputed only when a sample arrives, never from a stale one with a new draw;
+# - the EV's share is the least it drew in the LAG_MS before the sample arrived, not its draw
+#   now: the meter read an older draw, and pairing an old live power with a newer, higher
+#   draw over-counts the room (the 22<->28 A oscillation in data_shaper.csv). The least draw
+#   can only over-count the house, so the error is on the safe side; the window is short
+#   (a meter's latency, ~1 s there) so the EV's own ramp between samples is not taken for
+#   house load (a 10 s window did that and cycled 17<->25 A: bench/shaper_bench.py);
+# - the cap is recomputed only when a new value arrives: the same value again (a broker or an
+#   automation re-sending the last reading) only shows that the feed is alive;
 # - over the limit the room is negative and the cap drops at once (the C++ code clips live
 #   power at max_pwr, which leaves the cap at the EV's present draw);
 # - the failsafe is configurable: pause (as the C++ gateway) or the minimum current.
 
 FS_PAUSE = 0
 FS_MIN = 1
+LAG_MS = 3000  # the meter's reading is at most this old when it arrives (data_shaper.csv: ~1 s)
 HYST_MA = 500  # resume needs the minimum + 0.5 A (EVSE_SHAPER_HYSTERESIS)
 NO_CAP = 255  # shaper_cur when the shaper does not limit (clients then use the pilot)
 
@@ -47,8 +51,7 @@ class Shaper:
         self.avail_ma = None  # room for the EV at the last sample
         self.paused = False
         self.paused_at = 0
-        self._amp = 0  # last EV reading, mA
-        self._win = 0  # least EV draw since the previous sample, mA
+        self._hist = []  # [(ms, mA)] the EV's readings of the last LAG_MS
         self.mv = 230000
 
     def configure(self, **kw):
@@ -58,13 +61,21 @@ class Shaper:
             else:
                 setattr(self, k, v)
 
-    def ev(self, amp_ma, voltage_mv=0):
+    def ev(self, now_ms, amp_ma, voltage_mv=0):
         """The EV's measured current (mA) and the supply voltage (mV, 0 = unknown)."""
-        self._amp = amp_ma
-        if amp_ma < self._win:
-            self._win = amp_ma
+        h = self._hist
+        while h and (now_ms - h[0][0] > LAG_MS or len(h) > 7):
+            h.pop(0)
+        h.append((now_ms, amp_ma))
         if voltage_mv > 50000:
             self.mv = voltage_mv
+
+    def _ev_share(self, now_ms):
+        low = None
+        for t, ma in self._hist:
+            if now_ms - t <= LAG_MS and (low is None or ma < low):
+                low = ma
+        return 0 if low is None else low
 
     def _room(self, house_w):
         # mA the EV may draw with the house at house_w: W * 1e6 / mV = mA (per phase)
@@ -72,23 +83,29 @@ class Shaper:
 
     def feed(self, now_ms, live_w):
         """A live-power sample: the house's total draw, the EV included (W)."""
-        ev_w = self._win * self.mv * self.phases // 1000000
-        house = live_w - ev_w
+        if self.fed is not None and live_w == self.live_w and not self.stale(now_ms):
+            # the same reading again: the feed is alive, the house load is as it was (the
+            # pause's smoothed load goes on following it), nothing new about the EV's share
+            self._smooth(now_ms, self.house_w)
+            self.fed = now_ms
+            return
+        house = live_w - self._ev_share(now_ms) * self.mv * self.phases // 1000000
         if self.fed is None or not self.paused:
             self.smooth_w = house
-        elif house >= self.smooth_w:
-            self.smooth_w = house
-        elif self.smooth_ms > 0:
-            dt = now_ms - self.fed
-            if dt > 0:  # first order filter, time constant smoothing_time (backward Euler)
-                self.smooth_w += (house - self.smooth_w) * dt // (self.smooth_ms + dt)
         else:
-            self.smooth_w = house
+            self._smooth(now_ms, house)
         self.live_w = live_w
         self.house_w = house
         self.avail_ma = self._room(house)
         self.fed = now_ms
-        self._win = self._amp
+
+    def _smooth(self, now_ms, house):
+        if not self.paused or house >= self.smooth_w or self.smooth_ms <= 0:
+            self.smooth_w = house
+            return
+        dt = now_ms - self.fed
+        if dt > 0:  # first order filter, time constant smoothing_time (backward Euler)
+            self.smooth_w += (house - self.smooth_w) * dt // (self.smooth_ms + dt)
 
     def stale(self, now_ms):
         return self.fed is None or now_ms - self.fed > self.maxint_ms

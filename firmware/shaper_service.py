@@ -62,8 +62,9 @@ class ShaperService:
     def feed(self, live_w):
         """A live-power sample (W), already range-checked (gateway.status_input)."""
         m = self.gw.model
-        self.ctrl.ev(m.amp_ma if m.charging else 0, m.voltage_mv)
-        self.ctrl.feed(self.now(), live_w)
+        now = self.now()
+        self.ctrl.ev(now, m.amp_ma if m.charging else 0, m.voltage_mv)
+        self.ctrl.feed(now, live_w)
         self._wake.set()
 
     def _claim(self, key):
@@ -90,7 +91,7 @@ class ShaperService:
         c = self.ctrl
         if (min_a, max_a) != (c.min_a, c.max_a):
             c.configure(min_a=min_a, max_a=max_a)
-        c.ev(m.amp_ma if m.charging else 0, m.voltage_mv)
+        c.ev(now, m.amp_ma if m.charging else 0, m.voltage_mv)
         if not self.enabled:
             self._claim(None)
         else:

@@ -10,9 +10,7 @@ def make(**kw):
     kw.setdefault("pause_s", 300)
     kw.setdefault("smooth_s", 60)
     kw.setdefault("maxint_s", 120)
-    s = Shaper(**kw)
-    s.ev(0, V)
-    return s
+    return Shaper(**kw)  # its voltage until the first reading: 230 V
 
 
 def test_no_sample_yet_pauses_without_a_pause_timer():
@@ -25,37 +23,50 @@ def test_no_sample_yet_pauses_without_a_pause_timer():
 
 def test_cap_is_room_plus_the_evs_own_draw_never_above_max():
     s = make(max_a=40)
-    s.ev(20000, V)  # EV draws 20 A = 4600 W
-    s.feed(0, 4600 + 1150)
-    s.feed(10000, 4600 + 1150)  # house 1150 W besides the EV: room 35 A
+    s.ev(0, 20000, V)  # EV draws 20 A = 4600 W
+    s.feed(0, 4600 + 1150)  # house 1150 W besides the EV: room 35 A
     assert s.update(10000) == (False, 35)
     s.configure(max_a=32)
     assert s.update(10000) == (False, 32)
-    s.ev(20000, V)
+    s.ev(20000, 20000, V)
     s.feed(20000, 4600 + 4600)  # house now 4600 W: room 20 A
     assert s.update(20000) == (False, 20)
 
 
 def test_over_the_limit_the_cap_drops_at_once():
     s = make()
-    s.ev(30000, V)  # 6900 W
-    s.feed(0, 6900 + 1000)
+    s.ev(10000, 30000, V)  # 6900 W
     s.feed(10000, 6900 + 4600)  # 11.5 kW against 9.2 kW: room for 20 A, not the 30 drawn
     paused, cap = s.update(10000)
     assert not paused and cap == 20
 
 
-def test_least_draw_since_the_last_sample_is_the_evs_share():
-    # the meter saw the EV at 10 A; it has since ramped to 25 A: crediting 25 A to the EV
+def test_least_recent_draw_is_the_evs_share():
+    # the meter read the EV at 10 A; 2 s later it draws 25 A: crediting 25 A to the EV
     # would hide 15 A of house load
     s = make()
-    s.ev(10000, V)
-    s.feed(0, 2300 + 2300)
-    s.ev(18000, V)
-    s.ev(25000, V)
+    s.ev(8000, 10000, V)
+    s.ev(9000, 18000, V)
+    s.ev(10000, 25000, V)
     s.feed(10000, 2300 + 2300)  # a meter reading from before the ramp
     paused, cap = s.update(10000)
     assert cap == (9200 - 2300) // 230  # house counted as 2300 W: 30 A, not 45
+    # readings older than LAG_MS are not the meter's: the steady 25 A is the EV's share
+    for t in (14000, 15000, 16000):
+        s.ev(t, 25000, V)
+    s.feed(16000, 2300 + 5750)
+    assert s.update(16000) == (False, 30)
+
+
+def test_the_same_value_again_keeps_the_feed_alive_without_a_new_cap():
+    s = make(maxint_s=120)
+    s.ev(0, 10000, V)
+    s.feed(0, 2300 + 2300)
+    assert s.update(0) == (False, 30)
+    s.ev(100000, 30000, V)  # the EV took the room; the republished old value must not
+    s.feed(100000, 2300 + 2300)  # be paired with the new draw (house 2300 - 4600 < 0)
+    assert s.update(100000) == (False, 30)
+    assert s.update(200000) == (False, 30)  # alive: not stale
 
 
 def test_no_room_for_6a_pauses_and_min_pause_time_holds():
