@@ -99,7 +99,7 @@ class ShaperService:
             self._claim("pause" if paused else cap)
         st = self.status()
         key = (st["shaper"], st["shaper_live_pwr"], st["shaper_cur"], st["shaper_updated"],
-               st["shaper_max_pwr"])
+               st["shaper_max_pwr"], st["shaper_paused"])
         if key != self._shown:
             self._shown = key
             self.gw.bus.publish(st)
