@@ -16,7 +16,8 @@ its value reaches the gateway 1 s later; variant "10s-rep2": the same 10 s meter
 2 s (an HA automation or a broker bridge re-sending the last value).
 EV (data_shaper.csv and divert.md 6.1): relay closes -> 5 s nothing -> ramp 1 A/s; pilot changes
 seen 1 s late, then +1 A/s up / -5 A/s down; draws the full pilot; never full. The gateway reads
-the EV current once a second ($GG), 1 s old. Pause: the relay opens, the current drops at once.
+the EV current once a second ($GG), 1 s old; our shaper takes a reading every 2 s and at each
+sample, as the firmware's housekeeping task steps it. Pause: the relay opens, the current drops at once.
 Gateways: shaper settings at their defaults (smoothing 60 s, min pause 300 s, max interval 120 s).
 
 Figures per limit and feed, summed over all days. Over the limit because of the EV (the house
@@ -58,8 +59,10 @@ class Ours:
         self.c.feed(t * 1000, live_w)
 
     def step(self, t, amp_ma):
-        """-> (paused, cap A or None)."""
-        self.c.ev(t * 1000, amp_ma, V * 1000)
+        """-> (paused, cap A or None). The firmware steps it every 2 s (the housekeeping
+        task) and at each sample."""
+        if t % 2 == 0:
+            self.c.ev(t * 1000, amp_ma, V * 1000)
         return self.c.update(t * 1000)
 
 

@@ -82,11 +82,17 @@ class Gateway:
             self.heap_min = self.heap_free
 
     async def housekeeping(self):
-        """A task: the uptime step and a heap sample every HOUSEKEEPING_MS (not in every
-        /status: a collection costs milliseconds on the chip)."""
+        """A task: the uptime step, a heap sample (not in every /status: a collection costs
+        milliseconds on the chip) and the current shaper's step, every HOUSEKEEPING_MS."""
         while True:
             self.uptime()
             self.sample_heap()
+            s = self.shaper
+            if s is not None:  # the current shaper has no task of its own (shaper_service.py)
+                try:
+                    s.step()
+                except Exception as e:
+                    print("shaper:", repr(e))
             await sleep_ms(HOUSEKEEPING_MS)
 
     def _own_status(self):
@@ -250,7 +256,6 @@ class Gateway:
             self.bus.publish({"shaper": 0})
             return
         s.set_enabled(on)
-        s.step()
 
     async def update_settings(self, d):
         """POST /config, <base>/config/set: the gateway's settings are saved, the charger's

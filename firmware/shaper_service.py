@@ -1,10 +1,10 @@
 # The current shaper's service: live house power (POST /status shaper_live_pwr, the MQTT
 # topic in mqtt_live_pwr) -> shaper.Shaper -> its claim. Imported only once the shaper is
-# enabled (current_shaper_enabled, or POST /shaper shaper=1): startup.OPTIONAL.
-import asyncio
-
+# enabled (current_shaper_enabled, or POST /shaper shaper=1): startup.OPTIONAL. No task of its
+# own (a task and its event cost ~0.5 KB): it steps at each sample and from the gateway's
+# housekeeping task every 2 s (staleness, the EV's readings).
 import claims as C
-from compat import ticks_diff, ticks_ms, wait_for_ms
+from compat import ticks_diff, ticks_ms
 from shaper import FS_MIN, FS_PAUSE, Shaper
 
 KEYS = ("current_shaper_max_pwr", "current_shaper_smoothing_time",
@@ -22,7 +22,6 @@ class ShaperService:
         self.enabled = bool(gw.config.get("current_shaper_enabled"))
         self._mono = 0  # monotonic ms: ticks_ms wraps
         self._last = ticks_ms()
-        self._wake = asyncio.Event()
         self._want = None
         self._shown = None
         self.claim_error = None
@@ -44,7 +43,7 @@ class ShaperService:
         for k in KEYS:
             if k in keys:
                 self._apply()
-                self._wake.set()
+                self.step()
                 break
 
     def now(self):
@@ -55,9 +54,7 @@ class ShaperService:
 
     def set_enabled(self, on):
         self.enabled = bool(on)
-        if not on:
-            self._claim(None)
-        self._wake.set()
+        self.step()
 
     def feed(self, live_w):
         """A live-power sample (W), already range-checked (gateway.status_input)."""
@@ -65,7 +62,7 @@ class ShaperService:
         now = self.now()
         self.ctrl.ev(now, m.amp_ma if m.charging else 0, m.voltage_mv)
         self.ctrl.feed(now, live_w)
-        self._wake.set()
+        self.step()
 
     def _claim(self, key):
         if key == self._want:
@@ -103,15 +100,6 @@ class ShaperService:
         if key != self._shown:
             self._shown = key
             self.gw.bus.publish(st)
-
-    async def run(self):
-        while True:
-            self._wake.clear()
-            self.step()
-            try:
-                await wait_for_ms(self._wake.wait(), 1000)
-            except asyncio.TimeoutError:
-                pass
 
     def status(self):
         c = self.ctrl
