@@ -48,7 +48,6 @@ class Shaper:
         self.fed = None  # ms of the last sample (None: none yet)
         self.house_w = 0  # the house without the EV, from the last sample
         self.smooth_w = 0  # house load for the resume decision (rises at once, falls slowly)
-        self.avail_ma = None  # room for the EV at the last sample
         self.paused = False
         self.paused_at = 0
         self._hist = []  # [(ms, mA)] the EV's readings of the last LAG_MS
@@ -96,7 +95,6 @@ class Shaper:
             self._smooth(now_ms, house)
         self.live_w = live_w
         self.house_w = house
-        self.avail_ma = self._room(house)
         self.fed = now_ms
 
     def _smooth(self, now_ms, house):
@@ -130,7 +128,7 @@ class Shaper:
             else:
                 self._pause(now_ms)
             return True, None
-        room = self.avail_ma
+        room = self._room(self.house_w)  # now: the limit may have changed since the sample
         if self.paused:
             if now_ms - self.paused_at >= self.pause_ms and room >= min_ma + HYST_MA and \
                     self._room(self.smooth_w) >= min_ma + HYST_MA:
@@ -147,7 +145,7 @@ class Shaper:
     def shown_cur(self, now_ms):
         """shaper_cur as the C++ gateway reports it: the room in whole A (0..254), or
         NO_CAP (255) when there is no fresh sample."""
-        if self.avail_ma is None or self.stale(now_ms):
+        if self.stale(now_ms):
             return NO_CAP
-        a = self.avail_ma // 1000
+        a = self._room(self.house_w) // 1000
         return 0 if a < 0 else 254 if a > 254 else a
