@@ -20,6 +20,9 @@
 # - over the limit the room is negative and the cap drops at once (the C++ code clips live
 #   power at max_pwr, which leaves the cap at the EV's present draw);
 # - the failsafe is configurable: pause (as the C++ gateway) or the minimum current.
+# As the C++ code, with divert on a solar feed the solar production is added to the limit
+# (live power is then the house's consumption, solar not netted): extra_w, only while the
+# solar feed is fresh.
 
 FS_PAUSE = 0
 FS_MIN = 1
@@ -44,6 +47,7 @@ class Shaper:
         self.maxint_ms = maxint_s * 1000
         self.failsafe = failsafe
         self.phases = phases
+        self.extra_w = 0  # solar production added to the limit (divert on a solar feed, as C++)
         self.live_w = 0
         self.fed = None  # ms of the last sample (None: none yet)
         self.house_w = 0  # the house without the EV, from the last sample
@@ -78,7 +82,7 @@ class Shaper:
 
     def _room(self, house_w):
         # mA the EV may draw with the house at house_w: W * 1e6 / mV = mA (per phase)
-        return (self.max_w - house_w) * 1000000 // (self.mv * self.phases)
+        return (self.max_w + self.extra_w - house_w) * 1000000 // (self.mv * self.phases)
 
     def feed(self, now_ms, live_w):
         """A live-power sample: the house's total draw, the EV included (W)."""

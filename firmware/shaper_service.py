@@ -89,6 +89,10 @@ class ShaperService:
         if (min_a, max_a) != (c.min_a, c.max_a):
             c.configure(min_a=min_a, max_a=max_a)
         c.ev(now, m.amp_ma if m.charging else 0, m.voltage_mv)
+        d = self.gw.divert
+        # current_shaper.cpp calcMaxCur: max_pwr += solar with divert enabled on a solar feed
+        c.extra_w = d.solar if d is not None and self.gw.config.get("divert_enabled") and \
+            d.ctrl.feed_type == "solar" and d.solar > 0 and not d.ctrl.is_stale(d.now()) else 0
         if not self.enabled:
             self._claim(None)
         else:

@@ -140,3 +140,12 @@ def test_never_below_minimum_nor_above_maximum():
             s.feed(0, house)
             paused, cap = s.update(0)
             assert paused or 6 <= cap <= 16, (max_w, house, cap)
+
+
+def test_solar_added_to_the_limit():
+    # divert on a solar feed (the C++ calcMaxCur): 1200 W of PV raises a 4800 W limit
+    s = make(max_w=4800, max_a=32)
+    s.feed(0, 2400)
+    assert s.update(0) == (False, (4800 - 2400) // 230)
+    s.extra_w = 1200
+    assert s.update(1000) == (False, (4800 + 1200 - 2400) // 230)

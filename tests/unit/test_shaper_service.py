@@ -98,3 +98,16 @@ def test_without_the_service_off_is_accepted_and_on_needs_it():
         raise AssertionError("no ValueError")
     except ValueError as e:
         assert "not available" in str(e)
+
+
+def test_divert_solar_feed_raises_the_limit_while_fresh():
+    from divert.service import DivertService
+
+    gw, _ = _gw(current_shaper_max_pwr=4800, divert_enabled=True, divert_type=0)
+    gw.divert = DivertService(gw)
+    gw.set_shaper(True)
+    gw.status_input("shaper_live_pwr", 2400)
+    assert gw.claims.target()[0]["charge_current"] == 10
+    gw.divert_feed("solar", 1200)  # (4800 + 1200 - 2400) / 240 = 15 A
+    gw.shaper.step()
+    assert gw.claims.target()[0]["charge_current"] == 15
