@@ -1,6 +1,6 @@
 # The current shaper's controller (firmware/shaper.py). Plain functions with assert: run by
 # CPython pytest and by the MicroPython runner (tests/run_mpy.py). Time is passed in.
-from shaper import FS_MIN, FS_PAUSE, NO_CAP, Shaper
+from shaper import FS_MIN, NO_CAP, Shaper
 
 V = 230000  # mV
 
