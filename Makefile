@@ -129,4 +129,4 @@ clean:
 
 # Refresh the committed UI screenshots (docs/screenshots) from the browser tests.
 screenshots: test-venv web deps
-	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/system/test_browser.py
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/system/test_browser.py tests/system/test_browser_shaper.py

@@ -7,7 +7,7 @@ var MASK = "_DUMMY_PASSWORD";
 var T = {msg: 0, down: 0, evse: 0, el: 0, up: 0, feed: 0, fault: 0};
 var joining = null, testing = {};
 // client ids of the claims (C++ gateway evse_man.h): who holds the charger's state
-var WHO = {65537: "you", 65538: "solar divert", 65540: "the timer", 65542: "the session limit", 65547: "MQTT", 65543: "an error"};
+var WHO = {65537: "you", 65538: "solar divert", 65540: "the timer", 65542: "the session limit", 65547: "MQTT", 65543: "an error", 65548: "the house power limit"};
 var FAULTS = {
   4: ["Ventilation required", "The car asks for a ventilated charging area, which this charger does not offer.", "Charge in a ventilated place, or check the car's settings."],
   5: ["Diode check failed", "The pilot signal from the car looks wrong (often a damaged cable or plug).", "Unplug, check the plug and cable, and plug in again."],
@@ -169,6 +169,7 @@ function draw() {
   $("dvstate").textContent = S.divertmode === 2 ? (nodata ? "· no data" : S.divert_active ? "· active" : "· waiting for solar") : "· off (Normal mode)";
   show($("dvnote"), nodata);
   $("dvnote").textContent = "No solar data received (" + (age === null ? "never" : ago(age)) + "): check Services, Solar feed.";
+  shaperDraw();
   $("host").textContent = C.hostname || "";
   var pg = (location.hash || "#home").slice(1);
   if (pg === "system") sysInfo();
@@ -179,6 +180,33 @@ function draw() {
   if (pg === "home") chart();
   draw13(pg);
 }
+
+// ---------------------------------------------------------------- current shaper: begin
+// The house power limit card (index.html #shcard): shown once a limit is set or the shaper is
+// on; On/Off is POST /shaper (temporary, as the C++ gateway), the settings are form #f-shaper.
+function shaperDraw() {
+  var on = S.shaper === 1, has = on || C.current_shaper_max_pwr > 0, fresh = on && S.shaper_updated === true;
+  show($("shcard"), !!has);
+  if (!has) return;
+  $("v-shlive").textContent = fresh ? fmt(S.shaper_live_pwr, 0) : "–";
+  $("v-shmax").textContent = fmt(S.shaper_max_pwr || C.current_shaper_max_pwr || 0, 0);
+  $("v-shcur").textContent = fresh && S.shaper_cur !== 255 ? fmt(S.shaper_cur, 0) : "–";
+  $("shstate").textContent = !on ? "· off" : !fresh ? "· no data" : S.shaper_paused ? "· paused: no room for the car" : "· on";
+  show($("shnote"), on && !fresh);
+  $("shnote").textContent = "No house power received: the charge is " +
+    (C.current_shaper_failsafe === "min" ? "held at the minimum" : "paused") + ". Check Services, House power limit.";
+  q("#shaper button").forEach(function (x) {
+    var b = (x.dataset.s === "1") === on;
+    x.className = b ? "on" : ""; x.setAttribute("aria-pressed", b ? "true" : "false");
+  });
+}
+q("#shaper button").forEach(function (x) {
+  x.onclick = function () {
+    var v = +x.dataset.s;
+    api("POST", "/shaper", "shaper=" + v, true).then(function () { S.shaper = v; homeErr(); render(); }).catch(homeErr);
+  };
+});
+// ---------------------------------------------------------------- current shaper: end
 
 function sample() {
   if (!live()) return;
