@@ -785,12 +785,20 @@ $("en-hard").onclick = function () { enReset(true); };
 
 // ---- event log: /logs {min, max} blocks, newest first
 var EVST = {0: "Starting", 1: "Ready (no car)", 2: "Car connected", 3: "Charging", 254: "Sleeping", 255: "Disabled"};
+// The last load asked for wins (a click on Older must not be undone by a reload still in
+// flight); LG.busy keeps the automatic reload out while a load is under way.
 function logLoad(i) {
+  var my = LG.seq = (LG.seq || 0) + 1;
+  LG.busy = true;
   return api("GET", "/logs").then(function (x) {
+    if (my !== LG.seq) return;
     LG.min = x.min; LG.max = x.max;
     if (!num(i) || i > x.max || i < x.min) i = x.max;
-    return api("GET", "/logs/" + i).then(function (list) { LG.i = i; LG.list = list.reverse(); logDraw(); say($("m-lg"), "", true); });
-  }).catch(function (e) { say($("m-lg"), "Could not read the log: " + e.message, false); });
+    return api("GET", "/logs/" + i).then(function (list) {
+      if (my !== LG.seq) return;
+      LG.i = i; LG.list = list.reverse(); LG.busy = false; logDraw(); say($("m-lg"), "", true);
+    });
+  }).catch(function (e) { if (my === LG.seq) { LG.busy = false; say($("m-lg"), "Could not read the log: " + e.message, false); } });
 }
 function logDraw() {
   var h = "";
@@ -830,7 +838,10 @@ function ws13(d) {
     if (pg === "schedule" || pg === "limits") schedLoad(); else SCH = null;
   }
   // a state change is a new log entry: show it when the newest page is open
-  if (d.state !== undefined && d.state !== S.state && pg === "logs" && LG.i === LG.max) setTimeout(function () { logLoad(); }, 300);
+  // (judged when the timer fires: the user may have paged older meanwhile)
+  if (d.state !== undefined && d.state !== S.state && pg === "logs") setTimeout(function () {
+    if (pageNow() === "logs" && !LG.busy && LG.i === LG.max) logLoad();
+  }, 300);
 }
 function enter13(p) {
   if (p === "schedule" || (p === "limits" && !SCH)) schedLoad();
