@@ -42,8 +42,12 @@ $(MP32): tools/build_runtime.py $(wildcard tools/esp32_unix/*) boards/unix/wlan.
 build/mp32-frozen/micropython: tools/build_runtime.py $(wildcard tools/esp32_unix/*) $(FW_SOURCES) | deps venv
 	$(PY) tools/build_runtime.py frozen
 
+# The system tests mostly wait on the firmware's own timers (the suite uses ~1 CPU-minute in
+# 15 minutes), so they run in parallel, one worker per test file (rigs are per file);
+# TEST_WORKERS=0 runs them one after another.
+TEST_WORKERS ?= 4
 test: test-venv web deps runtime test-mpy ha-venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) tests
 
 # Home Assistant's library (python-openevse-http, needs Python 3.13) in a venv of its own for
 # tests/system/test_ha_client.py; fails loudly when no 3.13 interpreter is found.
@@ -140,4 +144,4 @@ clean:
 
 # Refresh the committed UI screenshots (docs/screenshots) from the browser tests.
 screenshots: test-venv web deps
-	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/system/test_browser.py
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/system/test_browser.py tests/system/test_browser_shaper.py

@@ -11,6 +11,7 @@ API = 500
 MANUAL = 1000
 LIMIT = 1100
 SAFETY = 5000
+SHAPER = 5000  # the current shaper: the C++ gateway claims at EvseManager_Priority_Safety
 ERROR = 10000
 
 # Built-in client ids: vendor 1 << 16 | n
@@ -21,10 +22,11 @@ CLIENT_SCHEDULE = 65540
 CLIENT_LIMIT = 65542
 CLIENT_ERROR = 65543
 CLIENT_MQTT = 65547
+CLIENT_SHAPER = 65548  # EvseClient_OpenEVSE_Shaper 0x0001000C
 
 MAX_CLAIMS = 10  # claims of API clients; the gateway's own (BUILTIN) always have a place
 BUILTIN = (CLIENT_MANUAL, CLIENT_DIVERT, CLIENT_BOOST, CLIENT_SCHEDULE, CLIENT_LIMIT,
-           CLIENT_ERROR, CLIENT_MQTT)
+           CLIENT_ERROR, CLIENT_MQTT, CLIENT_SHAPER)
 PROPS = ("state", "charge_current", "max_current", "auto_release")
 
 

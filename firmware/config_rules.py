@@ -65,6 +65,14 @@ SPEC = {
     "mqtt_vehicle_range_miles": (False, "b", 0, 0),
     "rfid_enabled": (False, "b", 0, 0),
     "is_threephase": (False, "b", 0, 0),
+    # the current shaper (shaper.py); the C++ gateway's keys and defaults, plus the failsafe
+    "current_shaper_enabled": (False, "b", 0, 0),
+    "current_shaper_max_pwr": (0, "i", 0, 200000),  # W: the house's limit
+    "current_shaper_smoothing_time": (60, "i", 0, 3600),
+    "current_shaper_min_pause_time": (300, "i", 0, 3600),
+    "current_shaper_data_maxinterval": (120, "i", 5, 3600),
+    "current_shaper_failsafe": ("pause", "c", ("pause", "min"), 0),  # a stale feed: pause or 6 A
+    "mqtt_live_pwr": ("", "s", 64, 0),
 }
 SECRETS = ("pass", "ap_pass", "www_password", "emoncms_apikey", "mqtt_pass")
 # What a text setting is used for, when that asks more than printable text (_text):
@@ -76,6 +84,7 @@ SECRETS = ("pass", "ap_pass", "www_password", "emoncms_apikey", "mqtt_pass")
 USE = {
     "hostname": "host", "mqtt_topic": "topic", "mqtt_announce_topic": "topic",
     "mqtt_solar": "filter", "mqtt_grid_ie": "filter", "mqtt_vrms": "filter",
+    "mqtt_live_pwr": "filter",
     "mqtt_server": "server", "emoncms_server": "url", "www_username": "user",
     "emoncms_apikey": "key", "emoncms_node": "node", "emoncms_fingerprint": "hex",
     "ap_pass": "wpa", "sntp_hostname": "server",

@@ -55,7 +55,7 @@ def _snapshot(gw, kind, msg):
          "es": m.shown if m else 0, "ef": m.vflags if m else 0, "p": m.pilot if m else 0,
          "e": m.session_ws // 3600 if m else 0, "el": m.elapsed if m else 0,
          "tp": t if t is not None else 0, "tm": m.temp_max if m and m.temp_max > -2560 else 0,
-         "dm": gw.divert_mode(), "sh": 0}
+         "dm": gw.divert_mode(), "sh": 1 if getattr(gw, "shaper", None) and gw.shaper.enabled else 0}
     if msg:
         d["m"] = msg
     return d

@@ -28,6 +28,8 @@ class Gateway:
         self.rapi = rapi
         self.manager = manager
         self.divert = None  # divert.service.DivertService
+        self.shaper = None  # shaper_service.ShaperService, once the shaper is enabled
+        self.start_optional = None  # fn(name) -> the service, started if it was not (startup)
         self.wifi = None  # net.wifi.WifiManager
         self.status_parts = []  # fns returning dicts merged into /status
         self.restart_hook = None  # fn(device) used by main to reboot
@@ -80,11 +82,17 @@ class Gateway:
             self.heap_min = self.heap_free
 
     async def housekeeping(self):
-        """A task: the uptime step and a heap sample every HOUSEKEEPING_MS (not in every
-        /status: a collection costs milliseconds on the chip)."""
+        """A task: the uptime step, a heap sample (not in every /status: a collection costs
+        milliseconds on the chip) and the current shaper's step, every HOUSEKEEPING_MS."""
         while True:
             self.uptime()
             self.sample_heap()
+            s = self.shaper
+            if s is not None:  # the current shaper has no task of its own (shaper_service.py)
+                try:
+                    s.step()
+                except Exception as e:
+                    print("shaper:", repr(e))
             await sleep_ms(HOUSEKEEPING_MS)
 
     def _own_status(self):
@@ -109,6 +117,7 @@ class Gateway:
             "limit_version": self.limit_version,
             "limit": self._limit is not None,
             "divertmode": self.divert_mode(),
+            "shaper_max_pwr": self.config.get("current_shaper_max_pwr"),
             "config_error": getattr(self.config, "note", ""),
         }
         d.update(self._inputs)
@@ -231,6 +240,22 @@ class Gateway:
             raise ValueError(key + " out of range")
         self._inputs[key] = value
         self.bus.publish({key: value})
+        if key == "shaper_live_pwr" and self.shaper is not None:
+            self.shaper.feed(int(value))
+
+    # -- current shaper (shaper.py, shaper_service.py) ----------------------------
+    def set_shaper(self, on):
+        """POST /shaper, <base>/shaper/set: on/off until the next restart (not saved), as
+        the C++ gateway. The service is imported the first time it is switched on."""
+        s = self.shaper
+        if s is None and on and self.start_optional is not None:
+            s = self.start_optional("shaper")
+        if s is None:
+            if on:
+                raise ValueError("shaper not available")
+            self.bus.publish({"shaper": 0})
+            return
+        s.set_enabled(on)
 
     async def update_settings(self, d):
         """POST /config, <base>/config/set: the gateway's settings are saved, the charger's

@@ -49,6 +49,7 @@ OPTIONAL = (
     ("mqtt", "net.mqtt_service", "MqttService", "mqtt_enabled"),
     ("emoncms", "net.emoncms", "EmoncmsService", "emoncms_enabled"),
     ("timer", "delay_timer", "DelayTimerService", "delay_timer"),
+    ("shaper", "shaper_service", "ShaperService", "current_shaper_enabled"),
 )
 
 
@@ -137,6 +138,13 @@ async def run(gw):
                     and gw.config.get(key):
                 start(name, mod, cls)
 
+    def start_optional(name):
+        for n, mod, cls, key in OPTIONAL:
+            if n == name and getattr(gw, n, None) is None:
+                start(n, mod, cls)
+        return getattr(gw, name, None)
+
+    gw.start_optional = start_optional
     enable()
     gw.config.on_change.append(enable)
     if gw.wifi is not None:

@@ -4,7 +4,7 @@ import clock
 
 NEUTRAL = {
     "eth_connected": 0, "ocpp_connected": 0, "ohm_hour": "NotConnected",
-    "shaper": 0, "shaper_live_pwr": 0, "shaper_cur": 0, "shaper_updated": False,
+    "shaper": 0, "shaper_live_pwr": 0, "shaper_cur": 255, "shaper_updated": False,
     "ota_update": 0, "schedule_version": 1, "schedule_plan_version": 1,
     "colour": 0, "tesla_vehicle_count": False, "tesla_vehicle_id": False,
     "tesla_vehicle_name": False, "total_switches": 0, "vehicle_state_update": 0,

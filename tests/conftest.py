@@ -31,6 +31,36 @@ def _executed(self, names, since=0):
 _server.SimServer.executed = _executed
 
 
+# --- Tests that judge timing run alone ---------------------------------------------------------
+# make test runs the test files in parallel workers (pytest-xdist). A test marked `exclusive`
+# (loop stalls, reconnect times, answers under attack) waits until no other worker is inside a
+# test and holds the others off while it runs: a shared/exclusive file lock around each test's
+# whole protocol (setup, call, teardown), with a turnstile so a waiting exclusive test is not
+# starved by a stream of shared ones.
+def pytest_configure(config):
+    config.addinivalue_line("markers", "exclusive: judges timing; runs alone in a parallel run")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    import fcntl
+
+    d = os.path.join(ROOT, "build", ".test-locks")
+    os.makedirs(d, exist_ok=True)
+    alone = item.get_closest_marker("exclusive") is not None
+    with open(os.path.join(d, "turnstile"), "w") as gate, open(os.path.join(d, "run"), "w") as run:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(run, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(run, fcntl.LOCK_UN)
+
+
 def pytest_runtest_setup(item):
     _rc.CURRENT.clear()
 
@@ -49,8 +79,30 @@ def pytest_runtest_makereport(item, call):
         _rc.CURRENT.clear()
 
 
+def _merge(out):
+    """A worker's record (pytest-xdist): its asserted messages and its failed tests."""
+    for m, ps in out.get("rapi_cov", {}).items():
+        for p, fs in ps.items():
+            _rc.RESULT.setdefault(m, {}).setdefault(p, set()).update(fs)
+    _rc.FAILED.update(out.get("rapi_failed", ()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    # on the controller of a parallel run: gather what each worker recorded
+    out = getattr(node, "workeroutput", None)
+    if out:
+        _merge(out)
+    if error:
+        _rc.FAILED.add("worker %s: %s" % (getattr(node, "gateway", node), error))
+
+
 def pytest_sessionfinish(session, exitstatus):
     cfg = session.config
+    if hasattr(cfg, "workerinput"):  # an xdist worker: hand the record to the controller
+        cfg.workeroutput["rapi_cov"] = _rc.as_json()
+        cfg.workeroutput["rapi_failed"] = sorted(_rc.FAILED)
+        return
     whole = [os.path.abspath(a) for a in cfg.args] == [os.path.join(ROOT, "tests")] and \
         not cfg.getoption("keyword") and not cfg.getoption("markexpr") and \
         not cfg.getoption("maxfail") and not _rc.FAILED and \

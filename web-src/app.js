@@ -7,7 +7,7 @@ var MASK = "_DUMMY_PASSWORD";
 var T = {msg: 0, down: 0, evse: 0, el: 0, up: 0, feed: 0, fault: 0};
 var joining = null, testing = {};
 // client ids of the claims (C++ gateway evse_man.h): who holds the charger's state
-var WHO = {65537: "you", 65538: "solar divert", 65540: "the timer", 65542: "the session limit", 65547: "MQTT", 65543: "an error"};
+var WHO = {65537: "you", 65538: "solar divert", 65540: "the timer", 65542: "the session limit", 65547: "MQTT", 65543: "an error", 65548: "the house power limit"};
 var FAULTS = {
   4: ["Ventilation required", "The car asks for a ventilated charging area, which this charger does not offer.", "Charge in a ventilated place, or check the car's settings."],
   5: ["Diode check failed", "The pilot signal from the car looks wrong (often a damaged cable or plug).", "Unplug, check the plug and cable, and plug in again."],
@@ -134,8 +134,8 @@ function draw() {
   $("l-session").textContent = last ? "Last session" : "This session";
   $("l-elapsed").textContent = last ? "Last session time" : "Charging time";
   $("v-session").textContent = fmt(S.session_energy / 1000, 2);
-  // the controller adds a session to its total at unplug: count the running one in
-  $("v-total").textContent = fmt(S.total_energy + (S.vehicle && num(S.session_energy) ? S.session_energy / 1000 : 0), 1);
+  // the gateway's energy meter (energy.py) counts the running session into total_energy
+  $("v-total").textContent = fmt(S.total_energy, 1);
   $("v-temp").textContent = num(S.temp) ? fmt(S.temp / 10, 1) : "–";
   var el = num(S.session_elapsed) ? S.session_elapsed : S.elapsed;
   $("v-elapsed").textContent = dur(el + (chg && ok ? (t - T.el) / 1000 : 0));
@@ -169,6 +169,7 @@ function draw() {
   $("dvstate").textContent = S.divertmode === 2 ? (nodata ? "· no data" : S.divert_active ? "· active" : "· waiting for solar") : "· off (Normal mode)";
   show($("dvnote"), nodata);
   $("dvnote").textContent = "No solar data received (" + (age === null ? "never" : ago(age)) + "): check Services, Solar feed.";
+  shaperDraw();
   $("host").textContent = C.hostname || "";
   var pg = (location.hash || "#home").slice(1);
   if (pg === "system") { sysInfo(); otaInfo(); }
@@ -177,7 +178,35 @@ function draw() {
   if (pg === "device") devInfo();
   if (pg === "limits") limInfo();
   if (pg === "home") chart();
+  draw13(pg);
 }
+
+// ---------------------------------------------------------------- current shaper: begin
+// The house power limit card (index.html #shcard): shown once a limit is set or the shaper is
+// on; On/Off is POST /shaper (temporary, as the C++ gateway), the settings are form #f-shaper.
+function shaperDraw() {
+  var on = S.shaper === 1, has = on || C.current_shaper_max_pwr > 0, fresh = on && S.shaper_updated === true;
+  show($("shcard"), !!has);
+  if (!has) return;
+  $("v-shlive").textContent = fresh ? fmt(S.shaper_live_pwr, 0) : "–";
+  $("v-shmax").textContent = fmt(S.shaper_max_pwr || C.current_shaper_max_pwr || 0, 0);
+  $("v-shcur").textContent = fresh && S.shaper_cur !== 255 ? fmt(S.shaper_cur, 0) : "–";
+  $("shstate").textContent = !on ? "· off" : !fresh ? "· no data" : S.shaper_paused ? "· paused: no room for the car" : "· on";
+  show($("shnote"), on && !fresh);
+  $("shnote").textContent = "No house power received: the charge is " +
+    (C.current_shaper_failsafe === "min" ? "held at the minimum" : "paused") + ". Check Services, House power limit.";
+  q("#shaper button").forEach(function (x) {
+    var b = (x.dataset.s === "1") === on;
+    x.className = b ? "on" : ""; x.setAttribute("aria-pressed", b ? "true" : "false");
+  });
+}
+q("#shaper button").forEach(function (x) {
+  x.onclick = function () {
+    var v = +x.dataset.s;
+    api("POST", "/shaper", "shaper=" + v, true).then(function () { S.shaper = v; homeErr(); render(); }).catch(homeErr);
+  };
+});
+// ---------------------------------------------------------------- current shaper: end
 
 function sample() {
   if (!live()) return;
@@ -325,6 +354,7 @@ function connect() {
     if ("session_elapsed" in d || "elapsed" in d) T.el = t;
     if ("uptime" in d) T.up = t;
     if ("divert_update" in d) T.feed = t;
+    ws13(d);
     Object.assign(S, d);
     if (reCfg) loadConfig();
     if (reOv) loadOverride();
@@ -536,6 +566,289 @@ $("f-rapi").onsubmit = function (ev) {
   send(false);
 };
 
+// ================================================================ issue 13 pages
+// Schedule, Time, Energy and Event log (firmware: scheduler.py, clock.py, energy.py,
+// eventlog.py; docs/features.md). Hooks elsewhere: draw13 (draw), ws13 (live data), enter13 (route).
+var DAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+var SCH = null, PLAN = null, PLANT = 0, TM = {}, LG = {i: -1}, editing = null, TMT = 0;
+T.tm = 0;  // when the clock keys last came
+// a sensible list of zones as the C++ gateway stores them ("Location|POSIX rule"); "custom" for the rest
+var ZONES = ["UTC|UTC0", "Europe/London|GMT0BST,M3.5.0/1,M10.5.0", "Europe/Lisbon|WET0WEST,M3.5.0/1,M10.5.0",
+  "Europe/Paris|CET-1CEST,M3.5.0,M10.5.0/3", "Europe/Berlin|CET-1CEST,M3.5.0,M10.5.0/3", "Europe/Amsterdam|CET-1CEST,M3.5.0,M10.5.0/3",
+  "Europe/Madrid|CET-1CEST,M3.5.0,M10.5.0/3", "Europe/Rome|CET-1CEST,M3.5.0,M10.5.0/3", "Europe/Stockholm|CET-1CEST,M3.5.0,M10.5.0/3",
+  "Europe/Helsinki|EET-2EEST,M3.5.0/3,M10.5.0/4", "Europe/Athens|EET-2EEST,M3.5.0/3,M10.5.0/4", "Europe/Istanbul|<+03>-3",
+  "Europe/Moscow|MSK-3", "Africa/Johannesburg|SAST-2", "Asia/Dubai|<+04>-4", "Asia/Kolkata|IST-5:30", "Asia/Shanghai|CST-8",
+  "Asia/Singapore|<+08>-8", "Asia/Tokyo|JST-9", "Australia/Perth|AWST-8", "Australia/Adelaide|ACST-9:30ACDT,M10.1.0,M4.1.0/3",
+  "Australia/Brisbane|AEST-10", "Australia/Sydney|AEST-10AEDT,M10.1.0,M4.1.0/3", "Pacific/Auckland|NZST-12NZDT,M9.5.0,M4.1.0/3",
+  "Pacific/Honolulu|HST10", "America/Anchorage|AKST9AKDT,M3.2.0,M11.1.0", "America/Los_Angeles|PST8PDT,M3.2.0,M11.1.0",
+  "America/Denver|MST7MDT,M3.2.0,M11.1.0", "America/Phoenix|MST7", "America/Chicago|CST6CDT,M3.2.0,M11.1.0",
+  "America/New_York|EST5EDT,M3.2.0,M11.1.0", "America/Halifax|AST4ADT,M3.2.0,M11.1.0", "America/Sao_Paulo|<-03>3"];
+function cap(s) { return s.charAt(0).toUpperCase() + s.slice(1); }
+function hm(secs) { secs = ((secs % 86400) + 86400) % 86400; return ("0" + Math.floor(secs / 3600)).slice(-2) + ":" + ("0" + Math.floor(secs / 60) % 60).slice(-2); }
+function dayList(ds) {
+  var m = DAYS.map(function (d) { return ds.indexOf(d) >= 0; }), n = m.filter(Boolean).length;
+  if (n === 7) return "every day";
+  if (n === 5 && !m[0] && !m[6]) return "weekdays";
+  if (n === 2 && m[0] && m[6]) return "weekends";
+  // Monday first, as a week reads
+  return [1, 2, 3, 4, 5, 6, 0].filter(function (i) { return m[i]; }).map(function (i) { return cap(DAYS[i].slice(0, 3)); }).join(" ");
+}
+// the charger's clock counts from 2000 until something sets it (clock.py: before 2021 = unset)
+function clockOk() { return !!S.time && S.time.slice(0, 4) >= "2021"; }
+function clockNote(id, what) { show($(id), !!S.time && !clockOk()); $(id).textContent = "The charger's clock is not set, so " + what + " (System, Time)."; }
+
+// ---- schedule
+function schedLoad() {
+  return Promise.all([api("GET", "/schedule"), api("GET", "/schedule/plan")]).then(function (r) {
+    SCH = r[0]; PLAN = r[1]; PLANT = now(); render();
+  }).catch(function (e) { $("sc-next").textContent = "Could not load the schedule: " + e.message; });
+}
+function evWord(e) { return e.state === "active" ? "Start charging" : "Stop charging"; }
+function nextWord() {
+  var n = PLAN && PLAN.next_event;
+  if (!SCH) return "Loading…";
+  if (!n) return "No timers: the charger follows its other settings.";
+  var left = PLAN.next_event_delay - (now() - PLANT) / 1000, c = PLAN.current_event;
+  return "Next: " + evWord(n).toLowerCase() + " " + cap(n.day) + " " + hm(n.start_offset) +
+    (n.diff ? " (timer " + hm(n.offset) + ", random start)" : "") + ", in " + dur(Math.max(0, left)) +
+    ". In force now: " + evWord(c).toLowerCase() + " (timer of " + cap(c.day) + " " + hm(c.offset) + ").";
+}
+function schedDraw() {
+  clockNote("sc-clock", "timers wait until it is");
+  $("sc-next").textContent = clockOk() || !SCH ? nextWord() : "Timers are saved but not running.";
+  var h = "";
+  (SCH || []).forEach(function (e) {
+    var t = e.time.slice(0, 5);
+    h += '<li class="ev"><div><b>' + t + "</b> " + evWord(e) + "<small>" + esc(dayList(e.days)) +
+      (e.current ? " · " + e.current + " A" : "") + '</small></div><button class="ghost" data-ed="' + e.id +
+      '" aria-label="Edit timer ' + t + '">Edit</button><button class="ghost" data-del="' + e.id + '" aria-label="Delete timer ' + t + '">Delete</button></li>';
+  });
+  if (SCH && !SCH.length) h = "<li>No timers yet</li>";
+  if ($("sc-list").innerHTML !== h) $("sc-list").innerHTML = h;
+}
+// the day buttons, Monday first
+[1, 2, 3, 4, 5, 6, 0].forEach(function (i) {
+  var b = document.createElement("button");
+  b.type = "button"; b.dataset.d = DAYS[i]; b.textContent = cap(DAYS[i].slice(0, 2));
+  b.setAttribute("aria-label", cap(DAYS[i])); b.setAttribute("aria-pressed", "false");
+  b.onclick = function () { dayOn(b, b.getAttribute("aria-pressed") !== "true"); };
+  $("sc-days").appendChild(b);
+});
+function dayOn(b, on) { b.setAttribute("aria-pressed", on ? "true" : "false"); b.className = on ? "on" : ""; }
+function clearErr(f) {
+  q(".fe", f).forEach(function (x) { x.remove(); });
+  q("[aria-invalid]", f).forEach(function (x) { x.classList.remove("bad"); x.removeAttribute("aria-invalid"); });
+}
+// an error shown at its field: inside the field's label (or its fieldset)
+function errAt(el, text) {
+  el.classList.add("bad"); el.setAttribute("aria-invalid", "true");
+  var s = document.createElement("small");
+  s.className = "fe"; s.textContent = text;
+  (el.tagName === "FIELDSET" ? el : el.parentNode).appendChild(s);
+  if (el.focus) el.focus();
+}
+function schedEdit(e) {
+  var f = $("f-sched");
+  editing = e ? e.id : null;
+  clearErr(f); say(f.querySelector(".msg"), "", true);
+  $("sc-title").textContent = e ? "Edit timer " + e.time.slice(0, 5) : "New timer";
+  $("sc-time").value = e ? e.time.slice(0, 5) : "";
+  $("sc-state").value = e ? e.state : "active";
+  $("sc-cur").value = e && e.current ? e.current : "";
+  q("#sc-days button").forEach(function (b) { dayOn(b, !!e && e.days.indexOf(b.dataset.d) >= 0); });
+  $("sc-state").onchange();
+  show(f, true);
+  $("sc-time").focus();
+}
+$("sc-state").onchange = function () { show($("sc-curl"), $("sc-state").value === "active"); };
+$("sc-add").onclick = function () { schedEdit(null); };
+$("sc-cancel").onclick = function () { show($("f-sched"), false); editing = null; };
+$("sc-list").onclick = function (ev) {
+  var b = ev.target.closest("button");
+  if (!b) return;
+  var id = +(b.dataset.ed || b.dataset.del), e = (SCH || []).filter(function (x) { return x.id === id; })[0];
+  if (!e) return;
+  if (b.dataset.ed) { schedEdit(e); return; }
+  if (!confirm("Delete the timer at " + e.time.slice(0, 5) + " (" + evWord(e).toLowerCase() + ", " + dayList(e.days) + ")?")) return;
+  api("DELETE", "/schedule/" + id).then(function () { say($("m-sc"), "Timer deleted", true); if (editing === id) $("sc-cancel").onclick(); schedLoad(); })
+    .catch(function (er) { say($("m-sc"), "Not deleted: " + er.message, false); });
+};
+// the API's reason names the field first ("time must be HH:MM", "unknown day: x", "current must be ...")
+var SCF = {time: "sc-time", state: "sc-state", days: "sc-days", unknown: "sc-days", current: "sc-cur"};
+$("f-sched").onsubmit = function (ev) {
+  ev.preventDefault();
+  var f = this, msg = f.querySelector(".msg"), days = [];
+  clearErr(f);
+  q("#sc-days button").forEach(function (b) { if (b.getAttribute("aria-pressed") === "true") days.push(b.dataset.d); });
+  if (!days.length) { errAt($("sc-days"), "Choose at least one day"); say(msg, "Not saved: choose at least one day", false); return; }
+  var body = {state: $("sc-state").value, time: $("sc-time").value, days: days}, c = $("sc-cur").value.trim();
+  if (editing !== null) body.id = editing;
+  if (c && body.state === "active") body.current = /^\d+$/.test(c) ? +c : c;
+  api("POST", editing !== null ? "/schedule/" + editing : "/schedule", body).then(function () {
+    show(f, false); editing = null;
+    say($("m-sc"), "Timer saved", true);
+    schedLoad();
+  }).catch(function (e) {
+    var el = $(SCF[e.message.split(" ")[0]] || "");
+    if (el) errAt(el, cap(e.message));
+    say(msg, "Not saved: " + e.message, false);
+  });
+};
+
+// ---- time
+function timeLoad() { return api("GET", "/time").then(function (d) { TM = d; TMT = now(); render(); }).catch(function () {}); }
+function zoneFill() {
+  var sel = $("tz-sel"), z = C.time_zone || "";
+  if (!sel.options.length) {
+    ZONES.forEach(function (v) { sel.add(new Option(v.split("|")[0].replace(/_/g, " ").replace("/", ": "), v)); });
+    sel.add(new Option("Other (POSIX rule)", "custom"));
+  }
+  // filled when the saved values change, never over what the user is editing
+  var key = [z, C.sntp_enabled, C.sntp_hostname].join("|");
+  if (TZD || key === TZK) return;
+  TZK = key;
+  sel.value = ZONES.indexOf(z) >= 0 ? z : "custom";
+  if (sel.value === "custom") $("tz-custom").value = z;
+  show($("tz-cl"), sel.value === "custom");
+  $("tm-sntp").checked = !!C.sntp_enabled;
+  $("tm-host").value = C.sntp_hostname || "";
+}
+var TZK = null, TZD = false;  // the values last filled in; the user has changed the form
+$("f-time").oninput = $("f-time").onchange = function () { TZD = true; };
+$("tz-sel").onchange = function () { show($("tz-cl"), this.value === "custom"); if (this.value === "custom") $("tz-custom").focus(); };
+// the device's clock now, counted on locally from the last push: [UTC ms, offset s]
+function devNow() {
+  var t = Date.parse(S.time || ""), o = /^([+-])(\d\d)(\d\d)$/.exec(S.offset || "");
+  if (!num(t)) return null;
+  return [t + now() - T.tm, o ? (o[1] === "-" ? -1 : 1) * (o[2] * 3600 + o[3] * 60) : 0];
+}
+function stamp(ms) { return new Date(ms).toISOString().replace("T", " ").slice(0, 19); }
+function timeDraw() {
+  var d = devNow(), src = {sntp: "from the time server", manual: "set by hand", evse: "from the charger's clock"}[TM.time_source] || "";
+  var ok = clockOk(), synced = ok && TM.time_source === "sntp";
+  chip("ch-time", !S.time ? ["…", ""] : !ok ? ["not set", "bad"] : synced ? ["synced", "ok"] : [src || "set", ""]);
+  var diff = d && ok ? Math.round((d[0] - now()) / 1000) : null;
+  dl("tm", [["Local time", d ? stamp(d[0] + d[1] * 1000) + " (UTC" + S.offset + ")" : ""], ["UTC", d ? stamp(d[0]) : ""],
+    ["Set", ok ? cap(src || "yes") : "No: the clock counts from 2000 until it is set"],
+    ["Time server", C.sntp_enabled ? (C.sntp_hostname || "") + (TM.ntp_last_sync ? ", last sync " + TM.ntp_last_sync.replace("T", " ").replace("Z", " UTC") : ", not synced yet") +
+      (TM.ntp_error ? " (" + TM.ntp_error + ")" : "") : "off"],
+    ["This browser", new Date().toString().slice(0, 24) + (diff === null ? "" : ", " + (Math.abs(diff) < 2 ? "same time" : dur(Math.abs(diff)) + " " + (diff > 0 ? "ahead" : "behind")))]]);
+  $("tm-browser").textContent = C.sntp_enabled ? "Set from this browser (turns the time server off)" : "Set from this browser";
+  show($("tm-sync"), !!C.sntp_enabled);
+  zoneFill();
+}
+$("tm-browser").onclick = function () {
+  // a manual time would be replaced at the next sync: the firmware takes it only with SNTP off
+  var t = new Date().toISOString().slice(0, 19) + "Z";
+  api("POST", "/time", {sntp_enabled: false, time: t}).then(function () { say($("m-tmset"), "Time set to " + t.replace("T", " ").replace("Z", " UTC"), true); TZD = false; loadConfig(); timeLoad(); })
+    .catch(function (e) { say($("m-tmset"), "Not set: " + e.message, false); });
+};
+var TMF = {time_zone: "tz-sel", sntp_hostname: "tm-host", sntp_enabled: "tm-sntp"};
+$("f-time").onsubmit = function (ev) {
+  ev.preventDefault();
+  var f = this, msg = f.querySelector(".msg"), z = $("tz-sel").value;
+  clearErr(f);
+  if (z === "custom") z = $("tz-custom").value.trim();
+  api("POST", "/config", {time_zone: z, sntp_enabled: $("tm-sntp").checked, sntp_hostname: $("tm-host").value.trim()}).then(function (r) {
+    say(msg, r.msg === "no change" ? "No changes" : "Saved", true); TZD = false; TZK = null; loadConfig(); timeLoad();
+  }).catch(function (e) {
+    var k = e.j && e.j.field, el = $(k === "time_zone" && $("tz-sel").value === "custom" ? "tz-custom" : TMF[k] || "");
+    if (el) errAt(el, e.message);
+    say(msg, "Not saved: " + e.message, false);
+  });
+};
+$("tm-sync").onclick = function () {
+  var msg = $("f-time").querySelector(".msg");
+  api("POST", "/time", {sync_now: true}).then(function () { say(msg, "Asking the time server…", true); setTimeout(timeLoad, 4000); })
+    .catch(function (e) { say(msg, e.message, false); });
+};
+
+// ---- energy (kWh in /status; session_energy in Wh)
+function enDraw() {
+  clockNote("en-clock", "today, week, month and year do not roll over until it is");
+  $("en").className = "grid" + (live() ? "" : " stale");  // grey, as on Home, when not live
+  $("en-sl").textContent = S.vehicle ? "This session" : "Last session";
+  $("en-session").textContent = fmt(S.session_energy / 1000, 2);
+  ["day", "week", "month", "year"].forEach(function (k) { $("en-" + k).textContent = fmt(S["total_" + k], 2); });
+  $("en-total").textContent = fmt(S.total_energy, 2);
+  $("en-sw").textContent = num(S.total_switches) ? "Charging sessions started: " + S.total_switches : "";
+}
+function enReset(hard) {
+  var m = $("m-en");
+  if (!confirm(hard ? "Reset everything, also the total of " + fmt(S.total_energy, 1) + " kWh? This cannot be undone." :
+    "Reset today, week, month and year to 0? The total stays.")) { say(m, "Nothing reset", true); return; }
+  api("DELETE", "/emeter", {hard: hard ? 1 : 0, "import": 0}).then(function () { say(m, hard ? "Everything reset" : "Periods reset", true); })
+    .catch(function (e) { say(m, "Not reset: " + e.message, false); });
+}
+$("en-reset").onclick = function () { enReset(false); };
+$("en-hard").onclick = function () { enReset(true); };
+
+// ---- event log: /logs {min, max} blocks, newest first
+var EVST = {0: "Starting", 1: "Ready (no car)", 2: "Car connected", 3: "Charging", 254: "Sleeping", 255: "Disabled"};
+// The last load asked for wins (a click on Older must not be undone by a reload still in
+// flight); LG.busy keeps the automatic reload out while a load is under way.
+function logLoad(i) {
+  var my = LG.seq = (LG.seq || 0) + 1;
+  LG.busy = true;
+  return api("GET", "/logs").then(function (x) {
+    if (my !== LG.seq) return;
+    LG.min = x.min; LG.max = x.max;
+    if (!num(i) || i > x.max || i < x.min) i = x.max;
+    return api("GET", "/logs/" + i).then(function (list) {
+      if (my !== LG.seq) return;
+      LG.i = i; LG.list = list.reverse(); LG.busy = false; logDraw(); say($("m-lg"), "", true);
+    });
+  }).catch(function (e) { if (my === LG.seq) { LG.busy = false; say($("m-lg"), "Could not read the log: " + e.message, false); } });
+}
+function logDraw() {
+  var h = "";
+  (LG.list || []).forEach(function (e) {
+    var st = e.evseState, w = e.message ? cap(e.message) : EVST[st] || (FAULTS[st] ? FAULTS[st][0] : "State " + st);
+    var t = Date.parse(e.time), when = num(t) ? new Date(t).toString().slice(0, 24) : e.time;
+    h += '<li class="lg ' + e.type + '"><b>' + esc(w) + "</b> <small>" + esc(when) + "</small><span>" + esc(cap(e.type)) +
+      (e.message ? " · charger " + String(EVST[st] || "state " + st).toLowerCase() : "") + " · " + (e.managerState === "disabled" ? "paused" : "allowed") +
+      " · " + e.pilot + " A · " + fmt(e.energy / 1000, 2) + " kWh" + (e.elapsed ? " · " + dur(e.elapsed) : "") + "</span></li>";
+  });
+  if (LG.list && !LG.list.length) h = "<li>No events in this block</li>";
+  $("lg").innerHTML = h;
+  var n = LG.max - LG.min + 1;
+  $("lg-page").textContent = num(n) ? "page " + (LG.max - LG.i + 1) + " of " + n : "";
+  $("lg-new").disabled = !(LG.i < LG.max);
+  $("lg-old").disabled = !(LG.i > LG.min);
+}
+$("lg-new").onclick = function () { logLoad(LG.i + 1); };
+$("lg-old").onclick = function () { logLoad(LG.i - 1); };
+$("lg-ref").onclick = function () { logLoad(LG.i); };
+
+// ---- hooks
+function pageNow() { return (location.hash || "#home").slice(1); }
+function draw13(pg) {
+  if (pg === "schedule") schedDraw();
+  if (pg === "limits") $("s-sched").textContent = !SCH ? "" : !SCH.length ? "none" : !clockOk() ? "clock not set" : PLAN.next_event ? "next " + cap(PLAN.next_event.day.slice(0, 3)) + " " + hm(PLAN.next_event.start_offset) : "";
+  if (pg === "time") timeDraw();
+  if (pg === "system") { var d = devNow(); $("s-time").textContent = !S.time ? "" : clockOk() && d ? stamp(d[0] + d[1] * 1000).slice(11, 16) : "not set"; }
+  if (pg === "energy") enDraw();
+  if (pg === "home") $("s-energy").textContent = num(S.total_day) ? "today " + fmt(S.total_day, 1) + " kWh" : "";
+}
+function ws13(d) {
+  var pg = pageNow();
+  if ("time" in d) { T.tm = now(); if (pg === "time") timeLoad(); }
+  if ((d.schedule_version !== undefined && d.schedule_version !== S.schedule_version) ||
+      (d.schedule_plan_version !== undefined && d.schedule_plan_version !== S.schedule_plan_version)) {
+    if (pg === "schedule" || pg === "limits") schedLoad(); else SCH = null;
+  }
+  // a state change is a new log entry: show it when the newest page is open
+  // (judged when the timer fires: the user may have paged older meanwhile)
+  if (d.state !== undefined && d.state !== S.state && pg === "logs") setTimeout(function () {
+    if (pageNow() === "logs" && !LG.busy && LG.i === LG.max) logLoad();
+  }, 300);
+}
+function enter13(p) {
+  if (p === "schedule" || (p === "limits" && !SCH)) schedLoad();
+  if (p === "time") { TZD = false; TZK = null; timeLoad(); }
+  if (p === "logs") logLoad();
+}
+
 // ---------------------------------------------------------------- pages
 function route() {
   var p = (location.hash || "#home").slice(1);
@@ -548,6 +861,7 @@ function route() {
     if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
   if (p === "limits") loadLimit();
+  enter13(p);
   render();
 }
 window.onhashchange = route;

@@ -1,5 +1,5 @@
 # net/mqtt_cmd.py: the rarely sent MQTT commands under <base>/ (rapi/in, override/set,
-# config/set, limit/set, schedule/set, schedule/clear, restart); net/mqtt_service.py imports it per command and drops it.
+# config/set, limit/set, schedule/set, schedule/clear, shaper/set, restart); net/mqtt_service.py imports it per command and drops it.
 import asyncio
 import json
 
@@ -64,6 +64,11 @@ def run(svc, sub, msg, retained):
     elif sub == b"schedule/clear":
         if not gw.scheduler.remove(int(msg.strip())):
             raise ValueError("no such event")
+    elif sub == b"shaper/set":  # 0|1, temporary as POST /shaper
+        m = msg.strip()
+        if m not in (b"0", b"1"):
+            raise ValueError("shaper must be 0 or 1")
+        gw.set_shaper(m == b"1")
     elif sub == b"restart":
         m = msg.strip()
         dev = _obj(m).get("device") if m.startswith(b"{") else m.decode()

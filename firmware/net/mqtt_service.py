@@ -15,7 +15,7 @@ MAX_CMD = 512  # bytes: larger command payloads are ignored
 MAX_NUM = 24  # bytes: a feed value
 WATCH = (
     "mqtt_enabled", "mqtt_protocol", "mqtt_server", "mqtt_port", "mqtt_topic", "mqtt_user",
-    "mqtt_pass", "mqtt_solar", "mqtt_grid_ie", "mqtt_vrms", "mqtt_announce_topic",
+    "mqtt_pass", "mqtt_solar", "mqtt_grid_ie", "mqtt_vrms", "mqtt_live_pwr", "mqtt_announce_topic",
     "mqtt_retained", "ha_discovery", "hostname",
 )
 # feed kind -> (config key, min, max)
@@ -23,6 +23,7 @@ FEEDS = (
     ("solar", "mqtt_solar", -100000, 100000),
     ("grid_ie", "mqtt_grid_ie", -100000, 100000),
     ("voltage", "mqtt_vrms", 50, 500),
+    ("shaper_live_pwr", "mqtt_live_pwr", -100000, 100000),  # the shaper's house power, W
 )
 
 
@@ -164,7 +165,7 @@ class MqttService:
         )
         b = self.base + b"/"
         for t in (b"divertmode/set", b"rapi/in/#", b"override/set", b"config/set",
-                  b"limit/set", b"restart", b"schedule/set", b"schedule/clear"):
+                  b"limit/set", b"restart", b"schedule/set", b"schedule/clear", b"shaper/set"):
             c.subscribe(b + t)
         self._feeds = {}
         for kind, key, lo, hi in FEEDS:
@@ -331,7 +332,11 @@ class MqttService:
         f = self._feeds.get(topic)
         if f is not None:
             kind, lo, hi = f
-            gw.divert_feed(kind, parse_number(msg, lo, hi))
+            v = parse_number(msg, lo, hi)
+            if kind == "shaper_live_pwr":
+                gw.status_input(kind, v)
+            else:
+                gw.divert_feed(kind, v)
             self.stats["feeds"] += 1
             return
         b = self.base + b"/"

@@ -1,5 +1,5 @@
 # web/api_control.py: what sets the charge: the manual override, claims, session limit,
-# divert mode and the (absent) current shaper.
+# divert mode and the current shaper.
 import claims as C
 
 LIMIT_TYPES = ("time", "energy", "soc", "range")
@@ -100,7 +100,10 @@ async def shaper(app, req):
     v = req.params().get("shaper", "")
     if v not in ("0", "1"):
         return "shaper must be 0 or 1", 400, TEXT
-    fn(v == "1")
+    try:
+        fn(v == "1")
+    except ValueError as e:
+        return str(e), 400, TEXT
     return "Current Shaper state changed", 200, TEXT
 
 

@@ -6,19 +6,17 @@ MASK = "_DUMMY_PASSWORD"
 TEXT = {"Content-Type": "text/plain"}
 # Keys of the C++ gateway's /config (v5.1) for features this gateway does not have, with their
 # neutral values and types, so that clients which read them (Home Assistant's sntp_hostname,
-# scheduler_start_window, the OCPP / Tesla / shaper switches ...) find them.
+# scheduler_start_window, the OCPP / Tesla switches ...) find them.
 ABSENT = {
     "espinfo": "MicroPython", "espflash": 4194304, "lang": "en", "www_certificate_id": "",
     "limit_default_type": "", "limit_default_value": 0,
-    "mqtt_certificate_id": "", "mqtt_reject_unauthorized": True, "mqtt_live_pwr": "",
+    "mqtt_certificate_id": "", "mqtt_reject_unauthorized": True,
     "mqtt_vehicle_soc": "", "mqtt_vehicle_range": "", "mqtt_vehicle_eta": "",
     "ocpp_server": "", "ocpp_chargeBoxId": "", "ocpp_authkey": "", "ocpp_idtag": "DefaultIdTag",
     "ocpp_enabled": False, "ocpp_auth_auto": False, "ocpp_auth_offline": False,
     "ocpp_suspend_evse": False, "ocpp_energize_plug": False, "ohm": "", "ohm_enabled": False,
     "divert_PV_ratio": 1.1, "divert_attack_smoothing_time": 20, "divert_decay_smoothing_time": 600,
-    "divert_min_charge_time": 600, "current_shaper_enabled": False, "current_shaper_max_pwr": 0,
-    "current_shaper_smoothing_time": 60, "current_shaper_min_pause_time": 300,
-    "current_shaper_data_maxinterval": 120, "vehicle_data_src": 0, "tesla_enabled": False,
+    "divert_min_charge_time": 600, "vehicle_data_src": 0, "tesla_enabled": False,
     "tesla_access_token": "", "tesla_refresh_token": "", "tesla_created_at": 0,
     "tesla_expires_in": 0, "tesla_vehicle_id": "", "rfid_storage": "",
     "flags_changed": 0, "factory_write_lock": False,
@@ -27,7 +25,8 @@ ABSENT = {
 # the C++ gateway's flags word: bit -> the setting it mirrors (app_config.cpp)
 FLAG_BITS = ((0, "emoncms_enabled"), (1, "mqtt_enabled"), (3, "sntp_enabled"),
              (9, "divert_enabled"), (13, "pause_uses_disabled"), (17, "mqtt_vehicle_range_miles"),
-             (18, "rfid_enabled"), (20, "mqtt_retained"), (24, "is_threephase"))
+             (18, "rfid_enabled"), (19, "current_shaper_enabled"), (20, "mqtt_retained"),
+             (24, "is_threephase"))
 
 
 def _error(e):

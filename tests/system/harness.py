@@ -61,6 +61,16 @@ def ensure_form(form):
     (`make test` has built it already; this covers running pytest by hand)."""
     if form == "src":
         return
+    # parallel test workers (pytest-xdist) may get here at once: one builds, the others wait
+    import fcntl
+
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", ".ensure-form.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _ensure_form(form)
+
+
+def _ensure_form(form):
     if form in ("mpy", "mpy64"):
         stamp = os.path.join(MPY_TREE, "main.py")
         if not os.path.exists(stamp) or os.path.getmtime(stamp) < _newest_source():

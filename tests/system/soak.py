@@ -3,7 +3,8 @@
 The firmware runs in one of the harness forms (normally on the ESP32-profile runtime) with
 everything a busy home gives it: the web UI's two WebSocket clients, /status polled every
 second, MQTT with Home Assistant discovery and a 1 Hz grid feed, Emoncms posting, Eco mode,
-and EV plug / charge / unplug cycles; once per run a WiFi scan and a /config save. It records
+and EV plug / charge / unplug cycles, the current shaper fed its house power each second; once per
+run a WiFi scan and a /config save. It records
 the gateway's own heap samples (housekeeping task: a collection every 2 s) and the lowest free
 heap of each cycle."""
 import json
@@ -29,10 +30,14 @@ SERVICES = {
 
 
 def config(services, broker_port=None, emoncms_url=None):
-    d = {"divert_enabled": True, "charge_mode": "eco"}
+    # the current shaper on, with a limit the soak's EV never reaches (its code runs, it never
+    # pauses the divert cycles): the house power is posted each tick as Home Assistant does
+    d = {"divert_enabled": True, "charge_mode": "eco", "current_shaper_enabled": True,
+         "current_shaper_max_pwr": 20000}
     if services in ("mqtt", "all"):
         d.update({"mqtt_enabled": True, "mqtt_server": "127.0.0.1", "mqtt_port": broker_port,
                   "mqtt_topic": "soak", "mqtt_grid_ie": "soak/grid", "ha_discovery": True,
+                  "mqtt_live_pwr": "soak/house",
                   "mqtt_announce_topic": "openevse/announce/soak"})
     if services == "all":
         d.update({"emoncms_enabled": True, "emoncms_server": emoncms_url,
@@ -132,6 +137,11 @@ class Soak:
                         feeder.stdin.flush()
                     else:
                         rig.post("/status", {"grid_ie": grid})
+                    code, st = rig.post("/status", {"shaper_live_pwr": 500 + int(8000 * phase)},
+                                        timeout=5)
+                    if code != 200:
+                        res["why"] = "POST /status shaper_live_pwr -> %s %r" % (code, str(st)[:200])
+                        return res
                     code, st = rig.get("/status", timeout=5)
                     if code != 200 or not isinstance(st, dict):
                         res["why"] = "/status -> %s %r" % (code, str(st)[:200])

@@ -15,7 +15,7 @@ PY = os.path.join(ROOT, "build", "ha313", "bin", "python")
 def test_home_assistant_library_sees_every_change(rig_factory):
     if not os.path.exists(PY):
         pytest.fail("no Python 3.13 venv with python-openevse-http: run `make ha-venv`")
-    r = rig_factory(sim_kwargs={"ev_connected": True})
+    r = rig_factory(config={"current_shaper_max_pwr": 6000}, sim_kwargs={"ev_connected": True})
     r.wait_connected()
     wait_for(lambda: r.evse()["state"] == 3, 8, what="charging")
     out = subprocess.run([PY, os.path.join(ROOT, "tests", "system", "ha", "ha_check.py"),

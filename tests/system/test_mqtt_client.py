@@ -201,6 +201,7 @@ def test_roundtrip_retained_status(broker, probe_script):
         proc.stop()
 
 
+@pytest.mark.exclusive  # judges timing: runs alone in a parallel run
 def test_broker_restart_10x(broker, probe_script):
     proc = micropython(probe_script, {"MQTT_PORT": str(broker.port)})
     times = []
@@ -233,6 +234,7 @@ def test_last_will_on_vanish(broker, probe_script):
         proc.stop()
 
 
+@pytest.mark.exclusive  # judges timing: runs alone in a parallel run
 def test_frozen_link_never_stalls_loop(broker, probe_script, tmp_path):
     flag = str(tmp_path / "freeze")
     proxy = Proc(

@@ -16,6 +16,7 @@ def mqtt_config(port, **kw):
         "mqtt_enabled": True, "mqtt_server": "127.0.0.1", "mqtt_port": port,
         "mqtt_topic": BASE, "mqtt_grid_ie": "emon/grid", "mqtt_vrms": "emon/vrms",
         "mqtt_announce_topic": "openevse/announce/test", "divert_enabled": True,
+        "mqtt_live_pwr": "emon/house", "current_shaper_max_pwr": 4800,
     }
     cfg.update(kw)
     return cfg
@@ -47,6 +48,25 @@ def test_grid_feed_reaches_divert(broker, gw):
     wait_for(lambda: gw.status()["grid_ie"] == -1500, 5, what="grid_ie -1500")
     broker.pub("emon/grid", "250.4")
     wait_for(lambda: gw.status()["grid_ie"] == 250, 5, what="grid_ie 250")
+
+
+def test_shaper_set_and_live_power_feed(broker, gw):
+    # <base>/shaper/set switches the shaper (temporarily); mqtt_live_pwr feeds it
+    assert gw.status()["shaper"] == 0
+    broker.pub(BASE + "/shaper/set", "1")
+    wait_for(lambda: gw.status()["shaper"] == 1, 5, what="shaper on")
+    broker.pub("emon/house", "2400.4")
+    # (4800 - 2400) / 240 V = 10 A of room; the claim caps the charger
+    wait_for(lambda: gw.status()["shaper_live_pwr"] == 2400 and gw.status()["shaper_cur"] == 10,
+             5, what="live power reached the shaper")
+    wait_for(lambda: gw.evse()["current_a"] == 10, 10, what="pilot at the shaper's cap")
+    with broker.subscriber(BASE + "/shaper").ready() as sub:
+        broker.pub(BASE + "/shaper/set", "0")
+        _, out = sub.wait(lambda t, m: m == "0", 10)
+    wait_for(lambda: gw.evse()["current_a"] == 32, 10, what="cap released")
+    broker.pub(BASE + "/shaper/set", "on")  # bad payload: ignored, counted
+    broker.pub("emon/house", "a lot")
+    wait_for(lambda: gw.status()["shaper"] == 0, 5, what="still off")
 
 
 def test_rapi_in_answers_on_rapi_out(broker, gw):

@@ -8,6 +8,9 @@ over 50 ms outside a scan; the captive redirect and 404s; no response names an a
 outside 127.0.0.0/8. The tests run in order on one gateway."""
 import base64
 import json
+
+import pytest
+
 from harness import AP_IP, Rig, foreign_addresses, wait_for
 
 HOME = {"ssid": "HomeNetwork", "rssi": -52, "security": 3, "channel": 6,
@@ -134,6 +137,7 @@ def test_3_credentials_changed_while_connected_apply_at_once():
     wait_for(lambda: R.radio()["joined"] == "HomeNetwork", 10, what="back home")
 
 
+@pytest.mark.exclusive  # judges timing: runs alone in a parallel run
 def test_4_twenty_outages_in_a_row_no_crash_no_stall():
     wait_for(lambda: st(ADMIN)["wifi_state"] == "connected", 10, what="connected")
     for i in range(20):

@@ -112,8 +112,42 @@ async def main(host):
         check("websocket pushes the change", got and c.status == "disabled", (len(got), c.status))
         await c.ws_disconnect()
         await c.clear_override()
+        await shaper(c, check)
         await features(c, check)
     print(json.dumps({"checks": checks, "props": props}, default=str))
+
+
+async def shaper(c, check):
+    """The current shaper switch and sensors (python-openevse-http 1.9.1)."""
+    await c.update(force_status=True)
+    check("shaper off at first", c.shaper_active == 0 and c.shaper_available_current == c.current_capacity,
+          (c.shaper_active, c.shaper_available_current, c.current_capacity))
+    await c.set_shaper(True)
+    await c.update(force_status=True)
+    check("set_shaper(True)", c.shaper_active == 1, c.shaper_active)
+    await c.set_shaper_live_pwr(2300)
+    for _ in range(30):
+        await asyncio.sleep(0.1)
+        await c.update(force_status=True)
+        if c.shaper_live_power == 2300 and c.shaper_updated:
+            break
+    mx = c.shaper_max_power
+    # the test's /config sets current_shaper_max_pwr 6000: (6000 - 2300 + EV) / V
+    check("set_shaper_live_pwr -> shaper_live_power", c.shaper_live_power == 2300 and c.shaper_updated,
+          (c.shaper_live_power, c.shaper_updated))
+    check("shaper_max_power", mx == 6000, mx)
+    cur = c.shaper_available_current
+    check("shaper_available_current", isinstance(cur, int) and 6 <= cur < 255, cur)
+    await c.toggle_shaper()
+    await c.update(force_status=True)
+    check("toggle_shaper turns it off", c.shaper_active == 0, c.shaper_active)
+    await c.toggle_shaper()
+    await c.update(force_status=True)
+    check("toggle_shaper turns it on", c.shaper_active == 1, c.shaper_active)
+    await c.set_shaper(False)
+    await c.update(force_status=True)
+    check("set_shaper(False)", c.shaper_active == 0 and c.shaper_available_current == c.current_capacity,
+          (c.shaper_active, c.shaper_available_current))
 
 
 async def features(c, check):
