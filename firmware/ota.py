@@ -229,9 +229,11 @@ async def _receive(gw, req):
         if done >= mark:
             mark += step
             _publish(gw, {"ota_progress": done * 100 // size})
-            if ticks_diff(ticks_ms(), t0) > 500:
-                t0 = ticks_ms()
-                await sleep_ms(0)  # the flash writes block: let the loop run
+        if ticks_diff(ticks_ms(), t0) > 500:
+            # each flash write blocks (an erase is tens of ms on the chip); reads already
+            # yield to the loop, this keeps it so when the data is all there at once
+            t0 = ticks_ms()
+            await sleep_ms(0)
     rest = body.remaining()
     if boundary is not None:
         tail = await body.read(MAX_TRAILER) if rest <= MAX_TRAILER else b""
