@@ -109,6 +109,8 @@ class MqttService:
             self._queue_override()
         if "schedule_version" in changes:
             self._queue_schedule()
+        if "schedule_plan_version" in changes:  # a change of timers, or an event has passed
+            self._queue_next_event()
         self._wake.set()
 
     def _on_config(self, keys):
@@ -262,6 +264,7 @@ class MqttService:
         self._queue_config()
         self._queue_override()
         self._queue_schedule()
+        self._queue_next_event()
         if self.ha:
             self._q += self._discovery()
 
@@ -286,6 +289,28 @@ class MqttService:
         s = getattr(self.gw, "scheduler", None)
         if s is not None:
             self._q.append((self.base + b"/schedule", json.dumps(s.list()).encode(), True))
+
+    def _queue_next_event(self):
+        # <base>/schedule/next, retained: the next timer event as in GET /schedule/plan, plus
+        # "in" (s from now) and "at" (local time, when the clock is set). Ours: the C++
+        # gateway publishes only the list, and an automation would have to work out the plan.
+        s = getattr(self.gw, "scheduler", None)
+        if s is None:
+            return
+        try:
+            p = s.plan()
+        except Exception as e:
+            print("mqtt: schedule plan:", repr(e))
+            return
+        ev = p.get("next_event")
+        if ev:
+            import clock
+
+            ev["in"] = p["next_event_delay"]
+            if clock.valid():
+                t = clock.now() + p["next_event_delay"]
+                ev["at"] = clock.iso(t, clock.offset(t))
+        self._q.append((self.base + b"/schedule/next", json.dumps(ev or None).encode(), True))
 
     async def _teardown(self, c):
         """Config changed or task cancelled: say goodbye cleanly (no last will)."""

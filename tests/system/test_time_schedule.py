@@ -333,7 +333,20 @@ def test_schedule_over_mqtt(broker, rig_factory):
     wait_for(lambda: json.loads(broker.get(base + "/schedule") or "[]") ==
              [{"id": 7, "state": "active", "time": "07:30:00", "days": ["monday"]}], 10,
              what="retained schedule")
+    # the next event, retained, agrees with /schedule/plan
+    nxt = wait_for(lambda: json.loads(broker.get(base + "/schedule/next") or "null"), 10,
+                   what="retained next event")
+    plan = r.get("/schedule/plan")[1]
+    print("\nretained next event:", nxt)
+    assert nxt["id"] == 7 and nxt["day"] == "monday" and nxt["state"] == "active", nxt
+    assert nxt["start_offset"] == plan["next_event"]["start_offset"], (nxt, plan)
+    assert 0 < nxt["in"] <= 7 * 86400 and abs(nxt["in"] - plan["next_event_delay"]) <= 5, nxt
+    if r.get("/time")[1]["time_source"]:  # the clock is set (here by the controller's RTC)
+        assert nxt["at"][11:16] == "07:30" and nxt["at"][-5] in "+-", nxt
+    else:
+        assert "at" not in nxt, nxt
     broker.pub(base + "/schedule/clear", "7")
     wait_for(lambda: r.get("/schedule")[1] == [], 10, what="schedule/clear")
     wait_for(lambda: json.loads(broker.get(base + "/schedule") or "null") == [], 10,
              what="retained empty schedule")
+    wait_for(lambda: broker.get(base + "/schedule/next") == "null", 10, what="no next event")
