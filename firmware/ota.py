@@ -306,6 +306,17 @@ def boot(gw, why=""):
         _show(gw, {"ota_msg": "new firmware on trial: confirmed after a stable run"})
 
 
+def keep(gw):
+    """A restart asked of a gateway that has run a while (the API, MQTT, a factory reset):
+    the image served that request, so it is kept (confirm) instead of being rolled back at
+    the next boot because its stable minute was cut short. Not when the restart is into an
+    update just staged: the running image is no longer the one that boots."""
+    rec = _read_record()
+    if rec is not None and rec.get("to") != running_label():
+        return
+    confirm(gw)
+
+
 def confirm(gw):
     """After a stable run: mark the running image valid (the boot loader keeps it from now
     on); a no-op when it is valid already. Says so when this ends an update."""

@@ -11,7 +11,7 @@ import asyncio
 
 import board
 from claims import Claims
-from compat import drop, sleep_ms
+from compat import drop, sleep_ms, ticks_diff, ticks_ms
 from config import Config
 from events import Bus
 from gateway import Gateway
@@ -34,6 +34,7 @@ BUILD = "mpy-0.2.0"
 _restart = None
 SAFE_AFTER = 3  # failed boots in a row before safe mode
 STABLE_MS = 60000  # running this long ends the count
+KEEP_MS = 10000  # a restart asked after this long keeps a just-updated image (ota.keep)
 
 # (gw attribute, module, class): services always started
 SERVICES = (
@@ -98,6 +99,7 @@ async def _reset_evse(gw):
 async def run(gw):
     global _restart
     _restart = asyncio.Event()
+    t0 = ticks_ms()
 
     def restart_hook(dev):
         if dev == "evse":
@@ -167,6 +169,8 @@ async def run(gw):
     _ota(gw, "boot", _bootmem()[1])
     print("main: gateway up, web on port", board.http_port)
     await _restart.wait()
+    if ticks_diff(ticks_ms(), t0) >= KEEP_MS:
+        _ota(gw, "keep")  # else a restart in the new image's first minute rolls it back
     await sleep_ms(300)  # let the HTTP reply go out
     for t in tasks:
         t.cancel()

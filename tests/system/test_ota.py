@@ -126,7 +126,8 @@ class OtaRig(Rig):
             subprocess.run([sys.executable, BOOTLOADER, "--flash", self.flash, "write-image", a],
                            check=True)
         env = firmware_env(self.link, self.http_port, self.data, self.extra_env)
-        env.update({"OEVSE_FLASH": self.flash, "STABLE_MS": str(STABLE_MS), "WDT_MS": str(WDT_MS)})
+        env.update({"OEVSE_FLASH": self.flash, "WDT_MS": str(WDT_MS),
+                    "STABLE_MS": str(getattr(self, "stable_ms", STABLE_MS))})
         for k in ("FLASH_CUT_AT", "FLASH_OPLOG", "OTA_RUNNING"):
             env.pop(k, None)
         if cut_at:
@@ -279,6 +280,31 @@ def test_update_runs_the_new_image_then_a_bad_one_rolls_back(orig):
     said = [e.get("message", "") for e in events]
     assert any(m.startswith("updated from") for m in said), said
     assert any(m.startswith("update rolled back") for m in said), said
+
+
+def test_a_restart_asked_of_the_new_image_keeps_it():
+    # The user restarts the gateway during the new image's first (stable) minute: that image
+    # has just answered the request, so it is kept, not rolled back (ota.keep; the stable run
+    # is 60 s here, as on the chip, so only the restart can have marked it valid).
+    class ChipTrialRig(OtaRig):
+        stable_ms = 60000  # read when the firmware starts (in the constructor)
+
+    r = ChipTrialRig(form="frozen", env={"OEVSE_CLOCK": "host"})
+    try:
+        r.wait_http(20)
+        assert upload(r.http_port, B.bundle(image(IMG_B), "unix"), raw=True) == (200, "OK")
+        r.wait_build(BUILD_B)
+        assert otadata(r.flash) == ("ota_1", F.IMG_PENDING_VERIFY)
+        time.sleep(10.5)  # startup.KEEP_MS: a restart this early after a boot keeps nothing
+        boots = r.log().count("boot: booting ")
+        assert r.post("/restart", {"device": "gateway"})[0] == 200
+        wait_for(lambda: r.log().count("boot: booting ") > boots, 20,
+                 what="the restart\n" + r.log()[-2000:])
+        assert "rolling back" not in r.log(), r.log()[-2000:]
+        r.wait_build(BUILD_B)
+        assert otadata(r.flash) == ("ota_1", F.IMG_VALID)
+    finally:
+        r.close()
 
 
 def test_an_image_that_hangs_is_reset_by_the_watchdog_and_rolled_back(orig):
