@@ -207,3 +207,22 @@ def trend(curve):
     my = sum(v for _, v in pts) / n
     den = sum((c - mx) ** 2 for c, _ in pts)
     return sum((c - mx) * (v - my) for c, v in pts) / den if den else 0.0
+
+
+MIN_FREE_PCT = 20
+TREND_BYTES = 1024  # the lowest free of the last cycle may sit this much below the second's
+
+
+def check(r, total):
+    """The soak tests' verdict on a run: no MemoryError, at least MIN_FREE_PCT of the heap free
+    at the lowest point, no downward trend from the second cycle to the last."""
+    assert r["ok"], "%s/%s: %s\n--- firmware log (tail) ---\n%s" % (
+        r["form"], r["services"], r["why"], r.get("log", ""))
+    lows = [v for _, v in r["curve"]]
+    print("\n%s, %s: total %d, lowest free %d (%.1f %%), lowest per cycle %s, "
+          "emoncms posts %s, ws messages %s" % (
+              r["form"], r["services"], total, r["lowest"], 100.0 * r["lowest"] / total, lows,
+              r.get("emoncms_posts"), r.get("ws_msgs")))
+    assert r["lowest"] * 100 >= total * MIN_FREE_PCT, "only %d of %d bytes free" % (r["lowest"], total)
+    assert lows[-1] >= lows[1] - TREND_BYTES, "free heap falls from cycle to cycle: %s" % lows
+    assert r["emoncms_posts"] >= 2 and min(r["ws_msgs"]) > 10
