@@ -43,11 +43,12 @@ build/mp32-frozen/micropython: tools/build_runtime.py $(wildcard tools/esp32_uni
 	$(PY) tools/build_runtime.py frozen
 
 # The system tests mostly wait on the firmware's own timers (the suite uses ~1 CPU-minute in
-# 15 minutes), so they run in parallel, one worker per test file (rigs are per file);
+# 15 minutes), so they run in parallel, one worker per test file (rigs are per file), the
+# longest files first (tests/conftest.py SLOW_FIRST; xdist would otherwise sort by test count);
 # TEST_WORKERS=0 runs them one after another.
 TEST_WORKERS ?= 4
 test: test-venv web deps runtime test-mpy ha-venv
-	$(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) tests
+	$(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) tests
 
 # Home Assistant's library (python-openevse-http, needs Python 3.13) in a venv of its own for
 # tests/system/test_ha_client.py; fails loudly when no 3.13 interpreter is found.
