@@ -159,5 +159,11 @@ async def restore_max(mon, seen):
     rapi/settings.py; a change at the controller's menu is followed, rapi/monitor.py.)"""
     print("rapi: controller maximum rose from %d to %d A after a damaged $SC: set back"
           % (mon.max_known, seen))
-    await mon._cmd("$SC %d" % mon.max_known)
+    # the same saved value again is harmless, so a lost or damaged reply is tried again
+    # at once (3 tries), not at the next round of reads
+    want = [str(mon.max_known)]
+    for _ in range(3):
+        ln = await mon._cmd("$SC %d" % mon.max_known)
+        if ln is not None and ln.ok and ln.fields == want:
+            break
     mon._pilot_known = False

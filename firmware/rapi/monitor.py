@@ -175,20 +175,24 @@ class EvseMonitor:
         return None
 
     async def _read_gc(self):
-        """Read $GC; a changed pilot is believed only when a second read agrees."""
+        """Read $GC; a changed pilot is believed only when a second read agrees (a raised
+        saved maximum after our $SC is acted on at once)."""
         v = await self._gc()
         if v is None:
             return False
         m = self.m
-        if (v[0], v[1], v[2], v[3]) != (m.min_a, m.hw_max_a, m.pilot, m.max_a):
+        raised = self.max_known and v[3] > self.max_known and self._sc_v
+        if not raised and (v[0], v[1], v[2], v[3]) != (m.min_a, m.hw_max_a, m.pilot, m.max_a):
             w = await self._gc()
             if w != v:
                 return False
-        if self.max_known and v[3] > self.max_known and self._sc_v:
+        if raised:
             # The saved maximum rose right after an "$SC n V" of ours: on a noisy link two
             # bits flipped in one column pass the XOR checksum and make it a saved "$SC" of
             # up to the hardware maximum. The limit is put back (rapi/boot.py). A change
             # made at the controller's own menu (no $SC of ours in between) is followed.
+            # One read is enough to act on: on a link this noisy two good reads in a row
+            # are rare, and a wrong alarm costs one write of the value already saved.
             await self._restore_max(v[3])
             return False
         self._sc_v = False
@@ -362,6 +366,14 @@ class EvseMonitor:
                     # the right echo: not a command damaged into a saved maximum (that
                     # echoes another number, which a reply would need a second damage to hide)
                     self._sc_v = False
+                elif ln is not None and self.max_known:
+                    n = M.parse_ints(ln.fields, 1)
+                    if n and n[0] > self.max_known:
+                        # the reply (checksum good; "$NK n" when the damaged number was
+                        # clamped to the hardware maximum, rapi.md) shows a pilot above the
+                        # saved maximum: a damaged command saved it. Set it back now, not
+                        # after two $GC reads, which on a noisy link took seconds.
+                        await self._restore_max(n[0])
         if not sent and m.set_retry:
             for b in self._bo.values():
                 if ticks_diff(self.clock(), b[1]) < STICK_MS + (1000 << b[2]):

@@ -44,11 +44,22 @@ class FakeRapi:
         args = cmd.split(" ")[1:]
         if name in self.refuse:
             reply = "$NK"
-        elif cmd.startswith("$SC"):
-            self.pilot = int(cmd.split(" ")[1])
-            if not cmd.endswith(" V"):
+        elif name == "$SC":
+            # rapi_proc.cpp SetCurrentCapacity: the number's leading digits; 2 tokens save
+            # (up to the hardware maximum), 3 are volatile (up to the saved one); out of
+            # range is clamped, applied and answered $NK with the result (rapi.md)
+            d = ""
+            for ch in args[0]:
+                if not "0" <= ch <= "9":
+                    break
+                d += ch
+            amps = int(d or "0")
+            top = self.max if len(args) > 1 else 32
+            ok = 6 <= amps <= top
+            self.pilot = max(6, min(amps, top))
+            if len(args) == 1:
                 self.max = self.pilot
-            reply = "$OK %d" % self.pilot
+            reply = ("$OK %d" if ok else "$NK %d") % self.pilot
         elif name == "$GS":
             reply = "$OK %02x 10 03 %04x" % (self.state, self.vflags)
         elif name == "$GC":
@@ -255,6 +266,7 @@ def test_a_saved_maximum_raised_by_a_damaged_command_is_set_back():
     assert m.max_a == 16 and rapi.pilot == 16
     cl.set(1, C.API, {"charge_current": 14})
     rapi.corrupt["$SC 14 V"] = "$SC 32"  # what the damaged command did
+    rapi.lose.add("$SC")  # and its reply lost: only $GC can tell
     asyncio.run(mon.apply())
     assert rapi.max == 32
     asyncio.run(mon.apply())
@@ -267,6 +279,44 @@ def test_a_saved_maximum_raised_by_a_damaged_command_is_set_back():
     asyncio.run(mon.apply())
     asyncio.run(mon.apply())
     assert m.max_a == 10 and rapi.pilot == 10 and rapi.sent.count("$SC 16") == 1
+
+
+def test_a_raised_maximum_shown_by_the_echo_is_set_back_in_the_same_step():
+    # The damaged command's own reply ("$OK 32" to "$SC 14 V", checksum good) already
+    # shows the saved maximum went up: the set-back goes out at once, before any $GC read,
+    # so the pilot stays above the limit for one round trip, not for seconds of re-reads.
+    mon, rapi, cl, m = _monitor()
+    rapi.max = 16
+    asyncio.run(mon.apply())
+    cl.set(1, C.API, {"charge_current": 14})
+    rapi.corrupt["$SC 14 V"] = '$SC 34"V'  # "1"/"3" and " "/'"': one column, XOR intact
+    rapi.sent = []
+    asyncio.run(mon.apply())  # the controller clamps, saves 32 and answers "$NK 32"
+    assert rapi.max == 16 and rapi.pilot <= 16
+    assert rapi.sent[:2] == ["$SC 14 V", "$SC 16"]
+    asyncio.run(mon.apply())
+    asyncio.run(mon.apply())
+    assert rapi.pilot == 14 and m.pilot == 14 and rapi.sent.count("$SC 16") == 1
+
+
+def test_the_set_back_is_tried_again_when_its_reply_is_lost():
+    mon, rapi, cl, m = _monitor()
+    rapi.max = 16
+    asyncio.run(mon.apply())
+    cl.set(1, C.API, {"charge_current": 14})
+    rapi.corrupt["$SC 14 V"] = '$SC 34"V'
+    real = rapi.command
+
+    async def lose_the_set_back(cmd, timeout_ms=None, retries=None):
+        if cmd == "$SC 16" and rapi.sent.count("$SC 16") == 0:
+            rapi.lose.add("$SC")
+        return await real(cmd, timeout_ms, retries)
+
+    rapi.command = lose_the_set_back
+    rapi.sent = []
+    asyncio.run(mon.apply())
+    # the first set-back executed but its reply was lost: sent again, same value
+    assert rapi.sent[:3] == ["$SC 14 V", "$SC 16", "$SC 16"] and rapi.max == 16
 
 
 def test_a_maximum_changed_at_the_controller_is_followed():
