@@ -25,7 +25,8 @@
 #    day is cut into slot_ms slots; the highest sustained surplus per slot is kept over recent days (the
 #    solar envelope, 40 bytes). It tells the evening (no recent day had 6 A from now on: stop on the
 #    lambda = 1 break-even after a short confirmation) from a cloud (2 h of such sun still to come and
-#    today not dull: hold through the dip twice as long).
+#    today not dull: hold through the dip twice as long). The last spell without 6 A predicts the next:
+#    after one of an hour or more (overcast with a short break) a session stops on the quick rule.
 #  * Stale feed: no sample for stale_ms -> pilot min_a; for stale_pause_ms -> pause. When the feed comes
 #    back, a session that was running resumes at once (no start test).
 #  * Unplug in Eco: the controller reverts itself to MODE_NORMAL and pop_reverted() returns True once,
@@ -152,6 +153,12 @@ DEFAULTS = {
     # a calm feed keeps the narrow band.
     "var_tau_ms": 600000,
     "var_pm": 1000,
+    # The last spell without start_ma of surplus predicts the next: weather comes in regimes. When that
+    # spell lasted spell_long_ms or more (longer than any cumulus passage and the usual appliance cycle:
+    # an overcast sky with a short break), a running session stops on the quick (evening) rule once the
+    # break is over, instead of importing for 12 min at min_a. A spell that began before the first
+    # sample with start_ma since the night (dawn, or boot) is unknown and does not count. 0 = off.
+    "spell_long_ms": 3600000,
 }
 
 
@@ -210,6 +217,8 @@ class DivertController:
         self.start_avg_ma = 0  # smoothed for the start test
         self.long_ma = 0  # long average (session value)
         self.var_ma = 0  # mean |change| of S between samples (variability)
+        self._sun_ms = None  # last sample with start_ma of surplus (None: none since the last night)
+        self._spell_ms = 0  # length of the last completed spell without it (0: unknown)
 
     # ---------------------------------------------------------------- settings
     def configure(self, min_a=None, max_a=None, feed=None, **tunables):
@@ -314,6 +323,14 @@ class DivertController:
             self.long_ma = _ema(self.long_ma, s, dt, self.long_tau_ms)
             self.start_avg_ma = _ema(self.start_avg_ma, s, dt, self.start_tau_ms)
         self._day_night(now_ms, s, watts)
+        if self._night:
+            self._sun_ms = None
+            self._spell_ms = 0
+        elif s >= self.start_ma:
+            # a spell without start_ma ended (longer than a few feed samples): remember its length
+            if self._sun_ms is not None and now_ms - self._sun_ms > 30000:
+                self._spell_ms = now_ms - self._sun_ms
+            self._sun_ms = now_ms
         if self.mode != MODE_ECO or not self._connected:
             return
         if self._stale_paused:
@@ -329,7 +346,8 @@ class DivertController:
             self._track(now_ms, dt)
             n = self._outlook(now_ms)
             ref, lim = self.stop_ma, self.stop_mas
-            if n == 0:
+            if n == 0 or (self.spell_long_ms and self._spell_ms >= self.spell_long_ms):
+                # evening, or the sun came through a long dull spell: the dip is the spell coming back
                 ref, lim = self.eve_stop_ma, self.eve_stop_mas
             elif n >= self.hold_slots:
                 lim = lim * self.hold_x

@@ -379,6 +379,38 @@ def test_cloud_before_the_learned_evening_holds():
     assert r.c.starts == n
 
 
+def _break_in_overcast(**kw):
+    # sun (10 A) for 20 min, then an overcast hour at 1 A, a 15-min sunny break, and overcast again:
+    # returns (want, starts) 5 min into the overcast after the break
+    r = Rig(**kw)
+    r.run(20 * 60, 10)
+    r.run(75 * 60, 1)  # the morning session stops on the deficit rule
+    assert r.want == "disabled"
+    r.run(15 * 60, 10)  # restarts in the break
+    assert r.want == "active"
+    r.run(5 * 60, 1)
+    return r.want, r.c.starts
+
+
+def test_a_break_after_a_long_dull_spell_stops_quickly():
+    # the last spell without 6 A lasted over an hour: the dip after the break is that spell coming back,
+    # so the session stops on the quick rule (5 min in) instead of importing at 6 A for 12 min or more
+    assert _break_in_overcast() == ("disabled", 2)
+    # without the rule it is still charging from the grid
+    assert _break_in_overcast(spell_long_ms=0) == ("active", 2)
+
+
+def test_a_short_cloud_does_not_make_the_next_dip_quick():
+    # cumulus: 5-min clouds between 10-min sunny spells, all morning; each dip of 5 min at 0 A is held
+    # (no stop: the last dull spell was short)
+    r = Rig()
+    for _ in range(8):
+        r.run(10 * 60, 10)
+        r.run(5 * 60, 0)
+    assert r.want == "active"
+    assert r.c.starts == 1
+
+
 def _golden_days():
     # four pseudo-random days with nights, 10 s steps: covers the night reset and the learned envelope
     # (evening and hold rules); the checksum below was computed under CPython
