@@ -25,10 +25,7 @@
 #    day is cut into slot_ms slots; the highest sustained surplus per slot is kept over recent days (the
 #    solar envelope, 40 bytes). It tells the evening (no recent day had 6 A from now on: stop on the
 #    lambda = 1 break-even after a short confirmation) from a cloud (2 h of such sun still to come and
-#    today not dull: hold through the dip twice as long). The last spell without 6 A predicts the next:
-#    after one of an hour or more (overcast with a short break) a session stops on the quick rule.
-#    Without an envelope (first day after boot) a sustained surplus still rising from one 30-min window
-#    to the next (a climbing morning) stands in for "sun to come".
+#    today not dull: hold through the dip twice as long).
 #  * Stale feed: no sample for stale_ms -> pilot min_a; for stale_pause_ms -> pause. When the feed comes
 #    back, a session that was running resumes at once (no start test).
 #  * Unplug in Eco: the controller reverts itself to MODE_NORMAL and pop_reverted() returns True once,
@@ -155,18 +152,6 @@ DEFAULTS = {
     # a calm feed keeps the narrow band.
     "var_tau_ms": 600000,
     "var_pm": 1000,
-    # The last spell without start_ma of surplus predicts the next: weather comes in regimes. When that
-    # spell lasted spell_long_ms or more (longer than any cumulus passage and the usual appliance cycle:
-    # an overcast sky with a short break), a running session stops on the quick (evening) rule once the
-    # break is over, instead of importing for 12 min at min_a. A spell that began before the first
-    # sample with start_ma since the night (dawn, or boot) is unknown and does not count. 0 = off.
-    "spell_long_ms": 3600000,
-    # Without a learned envelope (the first day after a boot), a rising sun stands in for "sun to come":
-    # when the highest sustained surplus of the last slot_ms window exceeds the window's before by rise_ma
-    # or more, and that one already had start_ma (a climbing morning, not a break in an overcast sky), a
-    # deficit that begins then holds hold_x times longer (before solar noon the sun only gets stronger).
-    # 250 mA = one envelope unit: any rise the envelope itself could see. 0 = off.
-    "rise_ma": 250,
 }
 
 
@@ -225,11 +210,6 @@ class DivertController:
         self.start_avg_ma = 0  # smoothed for the start test
         self.long_ma = 0  # long average (session value)
         self.var_ma = 0  # mean |change| of S between samples (variability)
-        self._sun_ms = None  # last sample with start_ma of surplus (None: none since the last night)
-        self._spell_ms = 0  # length of the last completed spell without it (0: unknown)
-        self._pk_t0 = None  # start of the current window of rise detection (None: none since the night)
-        self._pk0 = self._pk1 = self._pk2 = 0  # highest sustained surplus: this window, the two before
-        self._rise = False  # the sun was rising when the current deficit began
 
     # ---------------------------------------------------------------- settings
     def configure(self, min_a=None, max_a=None, feed=None, **tunables):
@@ -334,25 +314,6 @@ class DivertController:
             self.long_ma = _ema(self.long_ma, s, dt, self.long_tau_ms)
             self.start_avg_ma = _ema(self.start_avg_ma, s, dt, self.start_tau_ms)
         self._day_night(now_ms, s, watts)
-        u = s if s < self.start_avg_ma else self.start_avg_ma  # sustained: not a sample's spike
-        if self._night:
-            self._pk_t0 = None
-            self._pk0 = self._pk1 = self._pk2 = 0
-        elif self._pk_t0 is None or now_ms - self._pk_t0 >= self.slot_ms:
-            self._pk_t0 = now_ms
-            self._pk2 = self._pk1
-            self._pk1 = self._pk0
-            self._pk0 = u
-        elif u > self._pk0:
-            self._pk0 = u
-        if self._night:
-            self._sun_ms = None
-            self._spell_ms = 0
-        elif s >= self.start_ma:
-            # a spell without start_ma ended (longer than a few feed samples): remember its length
-            if self._sun_ms is not None and now_ms - self._sun_ms > 30000:
-                self._spell_ms = now_ms - self._sun_ms
-            self._sun_ms = now_ms
         if self.mode != MODE_ECO or not self._connected:
             return
         if self._stale_paused:
@@ -368,16 +329,10 @@ class DivertController:
             self._track(now_ms, dt)
             n = self._outlook(now_ms)
             ref, lim = self.stop_ma, self.stop_mas
-            if n == 0 or (self.spell_long_ms and self._spell_ms >= self.spell_long_ms):
-                # evening, or the sun came through a long dull spell: the dip is the spell coming back
+            if n == 0:
                 ref, lim = self.eve_stop_ma, self.eve_stop_mas
             elif n >= self.hold_slots:
                 lim = lim * self.hold_x
-            elif n < 0 and self.rise_ma:
-                if self._deficit == 0:
-                    self._rise = self._rising()  # judged when the deficit begins, kept through it
-                if self._rise:
-                    lim = lim * self.hold_x
             d = self._deficit + (ref - s) * dt // 1000
             self._deficit = d if d > 0 else 0
             if self._deficit >= lim:
@@ -447,12 +402,6 @@ class DivertController:
                 n += 1
         # a day so far less than half as sunny as the envelope will not turn into a sunny afternoon
         return n if 2 * got >= want else 0
-
-    def _rising(self):
-        # the last window's sustained peak rose over the one before, which already had start_ma (or this
-        # window's rose over the last one, which had it)
-        m, u = self.rise_ma, self.start_ma
-        return (self._pk2 >= u and self._pk1 >= self._pk2 + m) or (self._pk1 >= u and self._pk0 >= self._pk1 + m)
 
     def _target(self, s):
         a = s // 1000

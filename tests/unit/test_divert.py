@@ -304,7 +304,7 @@ def test_golden_trace_identical_everywhere():
     assert _golden_run() == GOLDEN
 
 
-GOLDEN = 451936791  # recomputed in round 4: the rising-morning hold changes the decisions
+GOLDEN = 14016715
 
 
 def test_night_starts_the_new_day_fresh():
@@ -377,65 +377,6 @@ def test_cloud_before_the_learned_evening_holds():
     r.run(600, 10)
     assert r.want == "active"
     assert r.c.starts == n
-
-
-def _break_in_overcast(**kw):
-    # sun (10 A) for 20 min, then an overcast hour at 1 A, a 15-min sunny break, and overcast again:
-    # returns (want, starts) 5 min into the overcast after the break
-    r = Rig(**kw)
-    r.run(20 * 60, 10)
-    r.run(75 * 60, 1)  # the morning session stops on the deficit rule
-    assert r.want == "disabled"
-    r.run(15 * 60, 10)  # restarts in the break
-    assert r.want == "active"
-    r.run(5 * 60, 1)
-    return r.want, r.c.starts
-
-
-def test_a_break_after_a_long_dull_spell_stops_quickly():
-    # the last spell without 6 A lasted over an hour: the dip after the break is that spell coming back,
-    # so the session stops on the quick rule (5 min in) instead of importing at 6 A for 12 min or more
-    assert _break_in_overcast() == ("disabled", 2)
-    # without the rule it is still charging from the grid
-    assert _break_in_overcast(spell_long_ms=0) == ("active", 2)
-
-
-def test_a_short_cloud_does_not_make_the_next_dip_quick():
-    # cumulus: 5-min clouds between 10-min sunny spells, all morning; each dip of 5 min at 0 A is held
-    # (no stop: the last dull spell was short)
-    r = Rig()
-    for _ in range(8):
-        r.run(10 * 60, 10)
-        r.run(5 * 60, 0)
-    assert r.want == "active"
-    assert r.c.starts == 1
-
-
-def _deficit_after(levels, **kw):
-    # a fresh controller (no envelope learned): 30 min at each sun level in turn, then 20 min with no
-    # surplus (the oven, a washing machine heating); returns (want, starts) after the deficit and 10 min
-    # of sun at the last level
-    r = Rig(**kw)
-    for a in levels:
-        r.run(30 * 60, a)
-    r.run(20 * 60, 0)
-    w = r.want
-    r.run(10 * 60, levels[-1])
-    return w, r.c.starts
-
-
-def test_a_rising_morning_holds_through_a_deficit():
-    # the sustained surplus rose from one 30-min window to the next (a climbing morning): the sun still
-    # to come makes holding through 20 min of deficit better than a stop and a later restart
-    assert _deficit_after([7, 8, 9]) == ("active", 1)
-    # without the rule the session stops after ~12 min of deficit (and restarts later)
-    assert _deficit_after([7, 8, 9], rise_ma=0)[0] == "disabled"
-
-
-def test_a_flat_or_first_sunny_window_does_not_hold():
-    # a flat sun (no rise) and a first sunny window after a dull one (a break, not a morning) stop as before
-    assert _deficit_after([8, 8, 8])[0] == "disabled"
-    assert _deficit_after([2, 2, 9])[0] == "disabled"
 
 
 def _golden_days():
