@@ -1,0 +1,95 @@
+"""Quick ablation runs of our divert controller alone (no baselines, no stale test, no plots).
+
+python bench/divert_ablate.py [--set name=int,...] [--offsets 5] [--only KEY,..] [--heldout]
+
+Same simulation, days, offsets and same-rules bound as bench/divert_bench.py; the controller gets the
+tunables given by --set (names in DEFAULTS of firmware/divert/controller.py). One line per trace: net % of
+the same-rules bound (day-wise / continuous), EV-caused import (day-wise / continuous vs the bound's),
+starts and pilot changes per day. By default only the traces the rules are tuned on; the held-out real
+traces (payerne, serf) need --heldout, so they are not looked at by accident while tuning.
+"""
+import argparse
+import multiprocessing
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import divert_bench as B  # noqa: E402
+from divert.controller import DivertController, MODE_ECO  # noqa: E402
+
+TUNED = "shared,stress,fast_clouds,clear,overcast"
+HELD_OUT = ("payerne", "serf")
+TUNE = {}
+
+
+class Tuned(B.Ours):
+    def __init__(self, phase_t=0):
+        self.c = DivertController(min_a=6, max_a=B.MAX_A, feed="grid", **TUNE)
+        self.c.set_mode(MODE_ECO)
+
+
+def _job(a):
+    key, off, cont = a
+    return a, B.simulate("ours", B.SERIES[key]["days"], off, 10, cont)
+
+
+def _bound(key):
+    return B._total([d["same_rules"] for d in B.bounds_for(B.SERIES[key]["days"])])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--set", default="", help="tunables name=int,...")
+    ap.add_argument("--offsets", type=int, default=5)
+    ap.add_argument("--only", default=TUNED)
+    ap.add_argument("--heldout", action="store_true", help="allow payerne and serf")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    a = ap.parse_args(argv)
+    for kv in filter(None, a.set.split(",")):
+        k, v = kv.split("=")
+        TUNE[k] = int(v)
+    DivertController(**TUNE)  # unknown names fail here (ValueError)
+    B.CONTROLLERS["ours"] = Tuned
+    keys = a.only.split(",")
+    if not a.heldout and set(keys) & set(HELD_OUT):
+        sys.exit("divert_ablate: payerne and serf are held out; pass --heldout to run them")
+
+    class Args:
+        no_shared = False
+        no_pkg_data = not (set(keys) & set(HELD_OUT))
+        trace = []
+        only = a.only
+    for key, title, days, tuned in B.load_series(Args):
+        B.SERIES[key] = {"days": days}
+    keys = [k for k in keys if k in B.SERIES]
+    offs = B.offsets_list(a.offsets)
+    jobs = [(k, o, c) for k in keys for o in offs for c in (False, True)
+            if not c or len(B.SERIES[k]["days"]) > 1]
+    jobs.sort(key=lambda j: -len(B.SERIES[j[0]]["days"]))
+    res = {k: {False: [], True: []} for k in keys}
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(a.jobs) as pool:
+        for (k, o, c), r in pool.imap_unordered(_job, jobs):
+            res[k][c].append(r)
+        bounds = dict(zip(keys, pool.map(_bound, keys)))
+    tot = [0.0, 0.0, 0.0]
+    for k in keys:
+        bt = bounds[k]
+        if not res[k][True]:
+            res[k][True] = res[k][False]
+        d, c = (B._total(B._mean_days(res[k][x])) for x in (False, True))
+        tot[0] += d["net_kwh"]
+        tot[1] += c["net_kwh"]
+        tot[2] += bt["net_kwh"]
+        print("%-12s net %5.1f / %5.1f %%  import %5.2f / %5.2f vs %5.2f  starts %.2f / %.2f  changes %5.1f / %5.1f" % (
+            k, 100 * d["net_kwh"] / bt["net_kwh"], 100 * c["net_kwh"] / bt["net_kwh"], d["import_kwh"],
+            c["import_kwh"], bt["import_kwh"], d["starts_per_day"], c["starts_per_day"], d["changes_per_day"],
+            c["changes_per_day"]))
+    print("%-12s net %5.1f / %5.1f %%  (%d offsets; tunables %s)" % (
+        "total", 100 * tot[0] / tot[2], 100 * tot[1] / tot[2], len(offs), TUNE or "defaults"))
+
+
+if __name__ == "__main__":
+    main()
