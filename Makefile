@@ -74,7 +74,8 @@ bench-data: .venv/.bench-stamp
 	touch $@
 
 bench: test-venv web deps runtime bench-data
-	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@failed=""; for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "bench: FAILED:$$failed"; exit 1; fi
 
 bench-divert: test-venv bench-data
 	$(PY) bench/divert_bench.py

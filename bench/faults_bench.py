@@ -5,6 +5,9 @@ the firmware under MicroPython and the virtual EVSE. Prints one table (docs/faul
 tests/system/test_faults.py runs the same rows small inside `make test`.
 
     python bench/faults_bench.py [--quick] [--form src|mpy|frozen]
+    python bench/faults_bench.py --rapi-only SECONDS   # the corruption row alone, longer,
+                                                       # with every pilot excursion's length
+    python bench/faults_bench.py --saves-only N        # the damaged-$SC row alone, N times
 """
 import argparse
 import os
@@ -22,7 +25,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="the small counts of make test")
     ap.add_argument("--form", default="src", help="firmware form (tests/system/harness.py)")
+    ap.add_argument("--rapi-only", type=int, metavar="SECONDS",
+                    help="run only the RAPI corruption row, this long")
+    ap.add_argument("--saves-only", type=int, metavar="N",
+                    help="run only the damaged-$SC row, N times")
     a = ap.parse_args()
+    if a.rapi_only or a.saves_only:
+        row, ex = faults.corruption_only(a.rapi_only, a.form, a.saves_only or 0)
+        print(faults.table([row]))
+        print("\n".join(row.notes))
+        for pr in row.problems:
+            print("problem:", pr)
+        ex.sort()
+        print("pilot excursions: %d; lengths (s) median %.2f, 90th %.2f, max %.2f; over %.0f s: %d"
+              % (len(ex), ex[len(ex) // 2] if ex else 0, ex[len(ex) * 9 // 10] if ex else 0,
+                 ex[-1] if ex else 0, faults.Monitor.EXCURSION_S,
+                 len([e for e in ex if e > faults.Monitor.EXCURSION_S])))
+        return 0 if row.ok() else 1
     scale = faults.QUICK if a.quick else faults.FULL
     print("fault and attack suite (%s, firmware form %s)" % ("quick" if a.quick else "full", a.form),
           flush=True)

@@ -26,7 +26,8 @@ from .ev import EV
 
 
 DEFAULT_FAULTS = {"corrupt_out": 0.0, "corrupt_in": 0.0, "drop": 0.0,
-                  "delay_ms": 0, "silent": False, "silent_until_ms": None, "refuse": []}
+                  "delay_ms": 0, "silent": False, "silent_until_ms": None, "refuse": [],
+                  "damage_sc": 0}
 
 
 class SimServer:
@@ -45,7 +46,7 @@ class SimServer:
         self.lock = threading.RLock()
         self.faults = dict(DEFAULT_FAULTS)
         self.stats = {"bytes_in": 0, "bytes_out": 0, "replies_dropped": 0,
-                      "bytes_corrupted_in": 0, "bytes_corrupted_out": 0,
+                      "bytes_corrupted_in": 0, "bytes_corrupted_out": 0, "sc_damaged": 0,
                       "bytes_discarded_silent": 0, "lines_discarded_silent": 0,
                       "bytes_lost_overflow": 0}
         self.ev = EV(connected=ev_connected, nominal_mv=voltage_mv, **(ev_kwargs or {}))
@@ -157,6 +158,8 @@ class SimServer:
                     v = max(0, int(v))
                 elif k == "silent":
                     v = bool(v)
+                elif k == "damage_sc":
+                    v = max(0, int(v))
                 elif k == "refuse":
                     # commands the controller answers $NK without executing them
                     v = sorted(set("$" + str(c).lstrip("$") for c in (v or [])))
@@ -179,6 +182,22 @@ class SimServer:
             if self.rng.random() < p:
                 out[i] ^= 1 << self.rng.randrange(8)
                 self.stats[stat] += 1
+        return bytes(out)
+
+    def _damage_sc(self, data):
+        """The worst two-bit error RAPI's XOR checksum lets through: bit 1 flipped in the
+        first digit of "$SC n V" and in the space before the V (one column), so the line
+        still checks and the controller reads a saved "$SC" of a higher number ("$SC 14 V"
+        -> '$SC 34"V'). Done to the next damage_sc such lines that arrive in one read."""
+        i = data.find(b"$SC ")
+        j = data.find(b" V", i + 4) if i >= 0 else -1
+        if j < 0 or not data[i + 4:j].isdigit():
+            return data
+        out = bytearray(data)
+        out[i + 4] ^= 2
+        out[j] ^= 2
+        self.faults["damage_sc"] -= 1
+        self.stats["sc_damaged"] += 1
         return bytes(out)
 
     # ------------------------------------------------------------ output
@@ -304,6 +323,8 @@ class SimServer:
             self.stats["bytes_in"] += len(data)
             now = self.now_ms()
             data = self._corrupt(data, self.faults["corrupt_in"], "bytes_corrupted_in")
+            if self.faults["damage_sc"]:
+                data = self._damage_sc(data)
             if self._silent(now):
                 self.stats["bytes_discarded_silent"] += len(data)
                 return

@@ -359,6 +359,10 @@ class EvseMonitor:
                 self._pilot_known = False
                 self._sc_v = True
                 ln = await self._cmd(cmd)
+                if ln is None:
+                    # lost or damaged on the wire: not a controller that refuses or undoes
+                    # it, so this try does not count toward the backoff
+                    self._bo.pop("c", None)
                 # only the expected echo is trusted; anything else is re-read (and confirmed)
                 if ln is not None and ln.ok and ln.fields == [str(amps)]:
                     m.set("pilot", amps)
@@ -373,6 +377,7 @@ class EvseMonitor:
                         # clamped to the hardware maximum, rapi.md) shows a pilot above the
                         # saved maximum: a damaged command saved it. Set it back now, not
                         # after two $GC reads, which on a noisy link took seconds.
+                        self._bo.pop("c", None)
                         await self._restore_max(n[0])
         if not sent and m.set_retry:
             for b in self._bo.values():

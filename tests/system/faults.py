@@ -40,9 +40,9 @@ from web.app import ROUTES  # noqa: E402
 MAX_A = 16  # the controller's own maximum (EEPROM); its hardware maximum is 32 A
 BASE = "fz"
 GRID = "fz/grid"
-QUICK = {"rapi_s": 16, "silences": 1, "reboots": 1, "broker": 2, "emoncms": 1, "wifi": 1,
+QUICK = {"rapi_s": 16, "saves": 4, "saves_p": 0.0, "silences": 1, "reboots": 1, "broker": 2, "emoncms": 1, "wifi": 1,
          "cuts": 8, "http": 300, "mqtt": 150}
-FULL = {"rapi_s": 120, "silences": 5, "reboots": 5, "broker": 10, "emoncms": 5, "wifi": 5,
+FULL = {"rapi_s": 120, "saves": 20, "saves_p": 0.05, "silences": 5, "reboots": 5, "broker": 10, "emoncms": 5, "wifi": 5,
         "cuts": 200, "http": 2000, "mqtt": 1000}
 SAME = {"Origin": None}  # placeholder: filled with the rig's own origin
 
@@ -85,6 +85,9 @@ class Monitor(threading.Thread):
         self.count = 0
         self.what = []
         self.excursions = []  # seconds each pilot excursion lasted
+        self.keep_all = False  # also those over EXCURSION_S (corruption_only)
+        self.over_since = None
+        self.windows = []  # [sim ms from, sim ms to, pilot A] of each excursion
         self.lock = threading.Lock()
 
     def ask(self, state):
@@ -111,12 +114,17 @@ class Monitor(threading.Thread):
             if st["ev_connected"] and not 6 <= st["current_a"] <= MAX_A:
                 if out_since is None:
                     out_since = now
+                    self.windows.append([st["now_ms"], st["now_ms"], st["current_a"]])
                 elif out_since is not True and now - out_since > self.EXCURSION_S:
                     self._bad("pilot %d A for more than %.0f s" % (st["current_a"], self.EXCURSION_S))
+                    self.over_since = out_since
                     out_since = True
             elif out_since is not None:
+                self.windows[-1][1] = st["now_ms"]
                 if out_since is not True:
                     self.excursions.append(now - out_since)
+                elif self.keep_all:
+                    self.excursions.append(now - self.over_since)
                 out_since = None
             drawing = st["ev_amps_ma"] > MAX_A * 1000 + 500
             if drawing and not over:
@@ -973,6 +981,85 @@ def cross_site(rig, mon):
 
 
 # ---------------------------------------------------------------------------- the suite
+def damaged_saves(rig, mon, n, p=0.05, limit_s=60):
+    """n times the worst damage RAPI's XOR checksum lets through (the virtual EVSE's
+    damage_sc fault), on a link that also flips bits as in rapi_corruption (p): the
+    gateway's "$SC n V" arrives as a saved "$SC" of a number above the controller's
+    maximum (MAX_A), which raises its pilot and saved maximum. The gateway must put the
+    maximum back, through the noise, and reach the asked current; the Monitor counts the
+    time the pilot spent above MAX_A (over Monitor.EXCURSION_S is a safety violation)."""
+    row = Row("damaged $SC saved as a higher maximum (injected)%s" % (
+        ", %d %% noise" % round(p * 100) if p else ""))
+    keep, mon.keep_all = mon.keep_all, True  # the lengths of violations too
+    e0 = len(mon.excursions)
+    ask(rig, mon, "active", 12)
+    wait_for(lambda: reached(rig, "active", 12), 30, interval=0.1, what="12 A")
+    for k in range(n):
+        amps = (10, 14)[k % 2]  # both begin with "1": damaged to 30 / 34 (clamped to 32)
+        row.tried += 1
+        done0 = rig.evse()["stats"]["sc_damaged"]
+        rig.sim.set_faults(damage_sc=1, corrupt_out=p, corrupt_in=p)
+        ask(rig, mon, "active", amps)
+        try:
+            wait_for(lambda: rig.evse()["stats"]["sc_damaged"] > done0, 10, interval=0.05)
+            wait_for(lambda: reached(rig, "active", amps) and
+                     rig.evse()["eeprom"]["max_l2"] == MAX_A, limit_s, interval=0.1)
+        except AssertionError:
+            row.lost += 1
+            st = rig.evse()
+            row.fail("try %d: %d A with the maximum at %d A not reached in %d s (state %d, "
+                     "pilot %d A, maximum %d A)" % (k + 1, amps, MAX_A, limit_s, st["state"],
+                                                    st["current_a"], st["eeprom"]["max_l2"]))
+        finally:
+            rig.sim.set_faults(damage_sc=0, corrupt_out=0.0, corrupt_in=0.0)
+        if alive(rig, 10) is not None:
+            row.survived += 1
+        else:
+            row.fail("gateway not answering")
+    time.sleep(0.3)  # the Monitor's last sample
+    mon.keep_all = keep
+    ex = mon.excursions[e0:]
+    if ex:
+        ex = sorted(ex)
+        row.notes.append("pilot above %d A for %.2f s median, %.2f s at most" % (
+            MAX_A, ex[len(ex) // 2], ex[-1]))
+    return row
+
+
+def corruption_only(seconds, form="src", saves=0, p=0.05):
+    """The RAPI corruption row alone (or, with saves > 0, the damaged-save row): (Row,
+    [seconds of every pilot excursion, including those over Monitor.EXCURSION_S])."""
+    rig = link_rig(form)
+    mon = Monitor(rig.sim)
+    mon.keep_all = True
+    mon.start()
+    try:
+        row = damaged_saves(rig, mon, saves, p) if saves else rapi_corruption(rig, mon, seconds, p)
+        for ln in rig.log().splitlines():
+            if "damaged" in ln or "rose" in ln:
+                row.notes.append("firmware: " + ln.strip())
+        if row.problems:
+            row.notes.append("firmware log (rapi lines):\n" + "\n".join([
+                ln for ln in rig.log().splitlines() if ln.startswith("rapi")][-40:]))
+        log = rig.sim.log_since(0)
+        for t0, t1, amps in mon.windows:
+            if t1 - t0 < 1000:
+                continue
+            row.notes.append("excursion to %d A, %d ms (sim %d..%d); controller did:" % (
+                amps, t1 - t0, t0, t1))
+            for e in log:
+                if t0 - 3000 <= (e.get("t_ms") or 0) <= t1 + 1000 and e["name"] not in ("$GG", "$GU", "$GP"):
+                    row.notes.append("   %+6d ms %s %s -> %s" % (e["t_ms"] - t0, e["name"],
+                                                               " ".join(e["args"]), e.get("reply")))
+        row.violations = mon.count
+        if row.violations:
+            row.problems.insert(0, "safety: %s" % mon.what[:3])
+        return row, list(mon.excursions)
+    finally:
+        mon.stop = True
+        rig.close()
+
+
 def run(scale=QUICK, form="src", out=print):
     """All rows; returns [Row]. out(text) reports progress."""
     rows = []
@@ -991,6 +1078,7 @@ def run(scale=QUICK, form="src", out=print):
     mon.start()
     try:
         for fn, args in ((rapi_corruption, (scale["rapi_s"],)),
+                         (damaged_saves, (scale["saves"], scale["saves_p"])),
                          (controller_fault, ("silence", scale["silences"])),
                          (controller_fault, ("reboot", scale["reboots"]))):
             t0 = time.monotonic()

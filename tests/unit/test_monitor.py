@@ -319,6 +319,29 @@ def test_the_set_back_is_tried_again_when_its_reply_is_lost():
     assert rapi.sent[:3] == ["$SC 14 V", "$SC 16", "$SC 16"] and rapi.max == 16
 
 
+def test_a_current_lost_on_the_wire_is_not_backed_off_as_refused():
+    # a noisy link: "$SC 12 V" never reaches the controller three times in a row. That is
+    # not a controller that refuses or undoes it (those get 2, 4 ... s between tries), so
+    # the fourth try still goes out at once.
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon.apply())
+    real = rapi.command
+    drops = [3]
+
+    async def wire(cmd, timeout_ms=None, retries=None):
+        if cmd == "$SC 12 V" and drops[0]:
+            drops[0] -= 1
+            rapi.sent.append(cmd)
+            raise RapiTimeout(cmd)
+        return await real(cmd, timeout_ms, retries)
+
+    rapi.command = wire
+    cl.set(1, C.API, {"charge_current": 12})
+    for _ in range(4):
+        asyncio.run(mon.apply())
+    assert rapi.sent.count("$SC 12 V") == 4 and rapi.pilot == 12 and m.set_retry == ""
+
+
 def test_a_maximum_changed_at_the_controller_is_followed():
     # the controller's own setup menu, no $SC of ours in between (tests/system/
     # test_controllers.py changes it behind the gateway's back the same way)
