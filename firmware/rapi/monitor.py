@@ -359,9 +359,10 @@ class EvseMonitor:
                 self._pilot_known = False
                 self._sc_v = True
                 ln = await self._cmd(cmd)
-                if ln is None:
-                    # lost or damaged on the wire: not a controller that refuses or undoes
-                    # it, so this try does not count toward the backoff
+                if ln is None or (self.rapi.ids and not ln.ok and not ln.seq):
+                    # lost or damaged on the wire (a bare $NK is the controller's checksum
+                    # rejection): not a controller that refuses or undoes it, so this try
+                    # does not count toward the backoff
                     self._bo.pop("c", None)
                 # only the expected echo is trusted; anything else is re-read (and confirmed)
                 if ln is not None and ln.ok and ln.fields == [str(amps)]:

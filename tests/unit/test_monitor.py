@@ -27,6 +27,7 @@ class FakeRapi:
         self.state, self.pilot, self.vflags = 3, 32, 0x0140
         self.max = 32  # saved maximum ($SC n without V)
         self.bad_lines = self.timeouts = 0  # the link's error counters (rapi/client.py)
+        self.ids = None  # does the controller echo sequence ids (rapi/client.py)
         self.sent = []
         self.lose = set()
         self.refuse = set()
@@ -340,6 +341,45 @@ def test_a_current_lost_on_the_wire_is_not_backed_off_as_refused():
     for _ in range(4):
         asyncio.run(mon.apply())
     assert rapi.sent.count("$SC 12 V") == 4 and rapi.pilot == 12 and m.set_retry == ""
+
+
+def test_a_current_rejected_for_its_checksum_is_not_backed_off_but_a_refusal_is():
+    # With sequence ids a bare "$NK" (no id) is the controller's checksum rejection, what
+    # the client hands back after its resends: the wire, not the controller. "$NK :ss" is
+    # a refusal and counts.
+    mon, rapi, cl, m = _monitor()
+    rapi.ids = True
+    asyncio.run(mon.apply())
+    real = rapi.command
+    bare = [3]
+
+    async def wire(cmd, timeout_ms=None, retries=None):
+        if cmd == "$SC 12 V" and bare[0]:
+            bare[0] -= 1
+            rapi.sent.append(cmd)
+            return _line("$NK")
+        return await real(cmd, timeout_ms, retries)
+
+    rapi.command = wire
+    cl.set(1, C.API, {"charge_current": 12})
+    for _ in range(4):
+        asyncio.run(mon.apply())
+    assert rapi.sent.count("$SC 12 V") == 4 and rapi.pilot == 12 and m.set_retry == ""
+    # a refusal with the id echoed backs off
+    refused = codec.parse(b"$NK :07^" + b"%02X" % codec.xor_sum(b"$NK :07"))
+    assert refused is not None and refused.seq == 7 and not refused.ok
+
+    async def refuse(cmd, timeout_ms=None, retries=None):
+        if cmd != "$SC 9 V":
+            return await real(cmd, timeout_ms, retries)
+        rapi.sent.append(cmd)
+        return refused
+
+    rapi.command = refuse
+    cl.set(1, C.API, {"charge_current": 9})
+    for _ in range(4):
+        asyncio.run(mon.apply())
+    assert rapi.sent.count("$SC 9 V") < 4 and m.set_retry.startswith("$SC 9 V")
 
 
 def test_a_maximum_changed_at_the_controller_is_followed():
