@@ -359,11 +359,6 @@ class EvseMonitor:
                 self._pilot_known = False
                 self._sc_v = True
                 ln = await self._cmd(cmd)
-                if ln is None or (self.rapi.ids and not ln.ok and not ln.seq):
-                    # lost or damaged on the wire (a bare $NK is the controller's checksum
-                    # rejection): not a controller that refuses or undoes it, so this try
-                    # does not count toward the backoff
-                    self._bo.pop("c", None)
                 # only the expected echo is trusted; anything else is re-read (and confirmed)
                 if ln is not None and ln.ok and ln.fields == [str(amps)]:
                     m.set("pilot", amps)
@@ -371,14 +366,19 @@ class EvseMonitor:
                     # the right echo: not a command damaged into a saved maximum (that
                     # echoes another number, which a reply would need a second damage to hide)
                     self._sc_v = False
-                elif ln is not None and self.max_known:
-                    n = M.parse_ints(ln.fields, 1)
-                    if n and n[0] > self.max_known:
-                        # the reply (checksum good; "$NK n" when the damaged number was
-                        # clamped to the hardware maximum, rapi.md) shows a pilot above the
-                        # saved maximum: a damaged command saved it. Set it back now, not
-                        # after two $GC reads, which on a noisy link took seconds.
+                else:
+                    n = M.parse_ints(ln.fields, 1) if ln is not None else None
+                    raised = n and self.max_known and n[0] > self.max_known
+                    if raised or ln is None or (self.rapi.ids and not ln.ok and not ln.seq):
+                        # the wire, not a controller that refuses or undoes the set: the
+                        # reply lost, a bare $NK (the controller's checksum rejection), or
+                        # a reply (checksum good; "$NK n" when the damaged number was
+                        # clamped to the hardware maximum, rapi.md) showing a pilot above
+                        # the saved maximum. This try does not count toward the backoff.
                         self._bo.pop("c", None)
+                    if raised:
+                        # a damaged command saved it: set it back now, not after two $GC
+                        # reads, which on a noisy link took seconds
                         await self._restore_max(n[0])
         if not sent and m.set_retry:
             for b in self._bo.values():

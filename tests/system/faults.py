@@ -40,10 +40,10 @@ from web.app import ROUTES  # noqa: E402
 MAX_A = 16  # the controller's own maximum (EEPROM); its hardware maximum is 32 A
 BASE = "fz"
 GRID = "fz/grid"
-QUICK = {"rapi_s": 16, "saves": 4, "saves_p": 0.0, "silences": 1, "reboots": 1, "broker": 2, "emoncms": 1, "wifi": 1,
-         "cuts": 8, "http": 300, "mqtt": 150}
-FULL = {"rapi_s": 120, "saves": 20, "saves_p": 0.05, "silences": 5, "reboots": 5, "broker": 10, "emoncms": 5, "wifi": 5,
-        "cuts": 200, "http": 2000, "mqtt": 1000}
+QUICK = {"rapi_s": 16, "saves": 4, "saves_p": 0.0, "silences": 1, "reboots": 1, "broker": 2,
+         "emoncms": 1, "wifi": 1, "cuts": 8, "http": 300, "mqtt": 150}
+FULL = {"rapi_s": 120, "saves": 20, "saves_p": 0.05, "silences": 5, "reboots": 5, "broker": 10,
+        "emoncms": 5, "wifi": 5, "cuts": 200, "http": 2000, "mqtt": 1000}
 SAME = {"Origin": None}  # placeholder: filled with the rig's own origin
 
 
@@ -86,7 +86,6 @@ class Monitor(threading.Thread):
         self.what = []
         self.excursions = []  # seconds each pilot excursion lasted
         self.keep_all = False  # also those over EXCURSION_S (corruption_only)
-        self.over_since = None
         self.windows = []  # [sim ms from, sim ms to, pilot A] of each excursion
         self.lock = threading.Lock()
 
@@ -102,7 +101,8 @@ class Monitor(threading.Thread):
 
     def run(self):
         was = None
-        out_since = None
+        out_since = None  # when the pilot left [6, MAX_A]
+        flagged = False  # that excursion is already a violation
         over = False
         while not self.stop:
             try:
@@ -115,17 +115,15 @@ class Monitor(threading.Thread):
                 if out_since is None:
                     out_since = now
                     self.windows.append([st["now_ms"], st["now_ms"], st["current_a"]])
-                elif out_since is not True and now - out_since > self.EXCURSION_S:
+                elif not flagged and now - out_since > self.EXCURSION_S:
                     self._bad("pilot %d A for more than %.0f s" % (st["current_a"], self.EXCURSION_S))
-                    self.over_since = out_since
-                    out_since = True
+                    flagged = True
             elif out_since is not None:
                 self.windows[-1][1] = st["now_ms"]
-                if out_since is not True:
+                if not flagged or self.keep_all:
                     self.excursions.append(now - out_since)
-                elif self.keep_all:
-                    self.excursions.append(now - self.over_since)
                 out_since = None
+                flagged = False
             drawing = st["ev_amps_ma"] > MAX_A * 1000 + 500
             if drawing and not over:
                 self._bad("EV drew %d mA" % st["ev_amps_ma"])
@@ -1048,7 +1046,8 @@ def corruption_only(seconds, form="src", saves=0, p=0.05):
             row.notes.append("excursion to %d A, %d ms (sim %d..%d); controller did:" % (
                 amps, t1 - t0, t0, t1))
             for e in log:
-                if t0 - 3000 <= (e.get("t_ms") or 0) <= t1 + 1000 and e["name"] not in ("$GG", "$GU", "$GP"):
+                if t0 - 3000 <= (e.get("t_ms") or 0) <= t1 + 1000 and \
+                        e["name"] not in ("$GG", "$GU", "$GP"):
                     row.notes.append("   %+6d ms %s %s -> %s" % (e["t_ms"] - t0, e["name"],
                                                                " ".join(e["args"]), e.get("reply")))
         row.violations = mon.count

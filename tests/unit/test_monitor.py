@@ -19,8 +19,10 @@ def _line(text):
 class FakeRapi:
     """Answers like a charging controller; `lose` makes the next reply to a command
     vanish after the controller executed it (a reply lost on the wire); `refuse` answers
-    $NK without executing; `timer` is the controller's delay timer ($GD), `clock` its
-    RTC as (hour, minute)."""
+    $NK without executing; `wire` scripts what the link does to each send of one command
+    ("drop": never arrives, a timeout; "lose": executed, reply lost; a Line: that reply,
+    not executed); `timer` is the controller's delay timer ($GD), `clock` its RTC as
+    (hour, minute)."""
 
     def __init__(self):
         self.on_async = None
@@ -31,6 +33,7 @@ class FakeRapi:
         self.sent = []
         self.lose = set()
         self.refuse = set()
+        self.wire = {}
         self.corrupt = {}  # command -> what arrives at the controller (a damaged line)
         self.ecf = 0x0001  # $GE settings word
         self.timer = [0, 0, 0, 0]
@@ -40,6 +43,11 @@ class FakeRapi:
 
     async def command(self, cmd, timeout_ms=None, retries=None):
         self.sent.append(cmd)
+        out = self.wire[cmd].pop(0) if self.wire.get(cmd) else None
+        if out == "drop":
+            raise RapiTimeout(cmd)
+        if out is not None and out != "lose":
+            return out
         cmd = self.corrupt.pop(cmd, cmd)  # what the controller received instead
         name = cmd.split(" ")[0]
         args = cmd.split(" ")[1:]
@@ -99,7 +107,7 @@ class FakeRapi:
             reply = "$OK 5 6 0"
         else:
             reply = "$OK"
-        if name in self.lose:
+        if name in self.lose or out == "lose":
             self.lose.discard(name)
             raise RapiTimeout(cmd)
         return _line(reply)
@@ -283,7 +291,7 @@ def test_a_saved_maximum_raised_by_a_damaged_command_is_set_back():
 
 
 def test_a_raised_maximum_shown_by_the_echo_is_set_back_in_the_same_step():
-    # The damaged command's own reply ("$OK 32" to "$SC 14 V", checksum good) already
+    # The damaged command's own reply ("$NK 32" to "$SC 14 V", checksum good) already
     # shows the saved maximum went up: the set-back goes out at once, before any $GC read,
     # so the pilot stays above the limit for one round trip, not for seconds of re-reads.
     mon, rapi, cl, m = _monitor()
@@ -306,14 +314,7 @@ def test_the_set_back_is_tried_again_when_its_reply_is_lost():
     asyncio.run(mon.apply())
     cl.set(1, C.API, {"charge_current": 14})
     rapi.corrupt["$SC 14 V"] = '$SC 34"V'
-    real = rapi.command
-
-    async def lose_the_set_back(cmd, timeout_ms=None, retries=None):
-        if cmd == "$SC 16" and rapi.sent.count("$SC 16") == 0:
-            rapi.lose.add("$SC")
-        return await real(cmd, timeout_ms, retries)
-
-    rapi.command = lose_the_set_back
+    rapi.wire["$SC 16"] = ["lose"]
     rapi.sent = []
     asyncio.run(mon.apply())
     # the first set-back executed but its reply was lost: sent again, same value
@@ -326,17 +327,7 @@ def test_a_current_lost_on_the_wire_is_not_backed_off_as_refused():
     # the fourth try still goes out at once.
     mon, rapi, cl, m = _monitor()
     asyncio.run(mon.apply())
-    real = rapi.command
-    drops = [3]
-
-    async def wire(cmd, timeout_ms=None, retries=None):
-        if cmd == "$SC 12 V" and drops[0]:
-            drops[0] -= 1
-            rapi.sent.append(cmd)
-            raise RapiTimeout(cmd)
-        return await real(cmd, timeout_ms, retries)
-
-    rapi.command = wire
+    rapi.wire["$SC 12 V"] = ["drop"] * 3
     cl.set(1, C.API, {"charge_current": 12})
     for _ in range(4):
         asyncio.run(mon.apply())
@@ -350,17 +341,7 @@ def test_a_current_rejected_for_its_checksum_is_not_backed_off_but_a_refusal_is(
     mon, rapi, cl, m = _monitor()
     rapi.ids = True
     asyncio.run(mon.apply())
-    real = rapi.command
-    bare = [3]
-
-    async def wire(cmd, timeout_ms=None, retries=None):
-        if cmd == "$SC 12 V" and bare[0]:
-            bare[0] -= 1
-            rapi.sent.append(cmd)
-            return _line("$NK")
-        return await real(cmd, timeout_ms, retries)
-
-    rapi.command = wire
+    rapi.wire["$SC 12 V"] = [_line("$NK")] * 3
     cl.set(1, C.API, {"charge_current": 12})
     for _ in range(4):
         asyncio.run(mon.apply())
@@ -368,14 +349,7 @@ def test_a_current_rejected_for_its_checksum_is_not_backed_off_but_a_refusal_is(
     # a refusal with the id echoed backs off
     refused = codec.parse(b"$NK :07^" + b"%02X" % codec.xor_sum(b"$NK :07"))
     assert refused is not None and refused.seq == 7 and not refused.ok
-
-    async def refuse(cmd, timeout_ms=None, retries=None):
-        if cmd != "$SC 9 V":
-            return await real(cmd, timeout_ms, retries)
-        rapi.sent.append(cmd)
-        return refused
-
-    rapi.command = refuse
+    rapi.wire["$SC 9 V"] = [refused] * 4
     cl.set(1, C.API, {"charge_current": 9})
     for _ in range(4):
         asyncio.run(mon.apply())
