@@ -451,6 +451,7 @@ $("f-limit").onsubmit = function (ev) {
   ev.preventDefault();
   var msg = this.querySelector(".msg"), t = $("ltype").value, v = parseFloat($("lval").value.replace(",", "."));
   if (!(v > 0)) { say(msg, "Not set: enter a number above 0 for " + LT[t][0], false); $("lval").focus(); return; }
+  say(msg, "Setting…", true);
   api("POST", "/limit", {type: t, value: Math.round(v * LT[t][1]), auto_release: !$("lkeep").checked})
     .then(function () { say(msg, "Limit set", true); loadLimit(); })
     .catch(function (e) { say(msg, "Not set: " + e.message, false); });
@@ -493,6 +494,7 @@ function saveForm(f, then) {
     body[k] = v;
   });
   if (wrong) { fieldErr(wrong[0], wrong[1]); say(msg, "Not saved: " + wrong[1], false); return; }
+  say(msg, "Saving…", true);  // an earlier "Saved" must not stand for this request
   api("POST", "/config", body).then(function (r) {
     say(msg, r.msg === "no change" ? "No changes" : "Saved", true);
     loadConfig();
@@ -684,6 +686,7 @@ $("f-sched").onsubmit = function (ev) {
   var body = {state: $("sc-state").value, time: $("sc-time").value, days: days}, c = $("sc-cur").value.trim();
   if (editing !== null) body.id = editing;
   if (c && body.state === "active") body.current = /^\d+$/.test(c) ? +c : c;
+  say(msg, "Saving…", true);
   api("POST", editing !== null ? "/schedule/" + editing : "/schedule", body).then(function () {
     show(f, false); editing = null;
     say($("m-sc"), "Timer saved", true);
@@ -749,6 +752,7 @@ $("f-time").onsubmit = function (ev) {
   var f = this, msg = f.querySelector(".msg"), z = $("tz-sel").value;
   clearErr(f);
   if (z === "custom") z = $("tz-custom").value.trim();
+  say(msg, "Saving…", true);
   api("POST", "/config", {time_zone: z, sntp_enabled: $("tm-sntp").checked, sntp_hostname: $("tm-host").value.trim()}).then(function (r) {
     say(msg, r.msg === "no change" ? "No changes" : "Saved", true); TZD = false; TZK = null; loadConfig(); timeLoad();
   }).catch(function (e) {
