@@ -57,7 +57,8 @@ class RapiClient:
         self.bad_lines = 0
         self.stale = 0
         self.last_ok_ms = None
-        self.last_rx_ms = None
+        self.last_rx_ms = None  # the last valid line
+        self.last_heard_ms = None  # the last line of the controller's, valid or damaged
 
     async def reader(self):
         """Forever task: read bytes, frame, parse, dispatch."""
@@ -78,13 +79,19 @@ class RapiClient:
         ln = codec.parse(raw, require_checksum=True)
         if ln is None:
             self.bad_lines += 1
-            if self._want and raw[:3] in (b"$OK", b"$NK"):
-                # our reply, damaged: no need to sit out the timeout
-                self._want = 0
-                self._reply = None
-                self._flag.set()
+            if raw[:3] in (b"$OK", b"$NK", b"$AT", b"$AB"):
+                # A line of the controller's, damaged: it is there, the link is noisy. At 5 %
+                # byte noise a dozen replies in a row can all fail their checksums, and
+                # counting only whole lines then took the controller for lost (seconds of
+                # probing and a new boot read-out). A wrong baud rate does not make these.
+                self.last_heard_ms = ticks_ms()
+                if self._want and raw[1] != 0x41:  # $OK / $NK, not an async $A..
+                    # our reply, damaged: no need to sit out the timeout
+                    self._want = 0
+                    self._reply = None
+                    self._flag.set()
             return
-        self.last_rx_ms = ticks_ms()  # any valid line proves the controller is alive
+        self.last_rx_ms = self.last_heard_ms = ticks_ms()  # a valid line: alive and understood
         if ln.kind == codec.KIND_ASYNC:
             if self.on_async:
                 try:
@@ -179,8 +186,10 @@ class RapiClient:
         self.ids = None
         self.noid = 0
 
-    def silent_for_ms(self, now_ms=None):
-        """ms since the last valid line of any kind; None before the first."""
-        if self.last_rx_ms is None:
+    def silent_for_ms(self, now_ms=None, valid=False):
+        """ms since the last line of the controller's, damaged ones included (valid=True: the
+        last valid one); None before the first."""
+        t = self.last_rx_ms if valid else self.last_heard_ms
+        if t is None:
             return None
-        return ticks_diff(ticks_ms() if now_ms is None else now_ms, self.last_rx_ms)
+        return ticks_diff(ticks_ms() if now_ms is None else now_ms, t)

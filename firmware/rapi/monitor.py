@@ -12,7 +12,9 @@ from rapi.client import RapiError, RapiTimeout
 TICK_MS = 1000
 STATE_POLL_MS = 10000  # $GS safety net for a lost $AT (C++: 30 s)
 SLOW_POLL_MS = 30000  # $GP temperatures, $GU energy when idle
-SILENT_MS = 3000  # no good reply for this long -> controller lost
+SILENT_MS = 3000  # no line at all for this long -> controller lost
+GARBLED_MS = 20000  # lines, but none valid for this long -> lost too (at 5 % byte noise
+# a valid line comes every second or two; this is a link that no longer carries data)
 RETRY_MS = 200  # a target not confirmed (a noisy link) is tried again this soon
 PULSE_MS = 1000  # $SY pulse period (C++: 1 s; the controller's default interval is 5 s)
 PROBE_MAX_MS = 8000  # no controller: $GV after 1, 2, 4, 8, 8 ... s (C++: every 10 s)
@@ -422,8 +424,8 @@ class EvseMonitor:
     async def _quiet(self, ms):
         """Wait before the next probe; as soon as the controller is heard from (a reply to a
         heartbeat pulse, an $AT, an $AB) the wait ends."""
-        heard = self.rapi.last_rx_ms
-        while ms > 0 and self.rapi.last_rx_ms == heard:
+        heard = self.rapi.last_heard_ms
+        while ms > 0 and self.rapi.last_heard_ms == heard:
             await sleep_ms(100)
             ms -= 100
 
@@ -464,7 +466,9 @@ class EvseMonitor:
                     self._polled = t0
                     await self._poll(t0)
                 silent = self.rapi.silent_for_ms()
-                if silent is not None and silent > SILENT_MS:
+                garbled = self.rapi.silent_for_ms(valid=True)
+                if (silent is not None and silent > SILENT_MS) or \
+                        (garbled is not None and garbled > GARBLED_MS):
                     self._lost()
             left = tick - ticks_diff(ticks_ms(), t0)
             if left > 0:

@@ -160,3 +160,19 @@ def test_a_waiting_command_goes_out_between_the_tries_of_another():
     asyncio.run(both())
     assert c._w.got == ["GS", "SY", "GS", "GS"], c._w.got
     assert order == ["SY done", "GS gave up"], order
+
+
+def test_a_damaged_line_of_the_controllers_shows_it_is_there():
+    # Silence means no line at all: a noisy link where every checksum fails is a controller
+    # that is there (monitor: no "controller silent" and a new boot read-out for it).
+    c = _client()
+    assert c.silent_for_ms() is None
+    c._dispatch(b"\x13\xfe garbage")  # what a wrong baud rate makes
+    c._dispatch(b"$XY 1^00")
+    assert c.silent_for_ms() is None and c.bad_lines == 2
+    c._dispatch(b"$OK 5 6 0 :0A^00")  # a reply, checksum wrong
+    assert c.silent_for_ms() is not None and c.bad_lines == 3
+    assert c.silent_for_ms(valid=True) is None  # none understood: after 20 s, lost all the same
+    c.last_heard_ms = None
+    c._dispatch(b"$AT 03 03 32 0100^00")  # an async line, damaged
+    assert c.silent_for_ms() is not None and c.bad_lines == 4
