@@ -143,9 +143,10 @@ class EvseMonitor:
         """Command returning the reply Line; None on timeout (logged by counters)."""
         try:
             return await self.rapi.command(cmd, retries=retries)
-        except RapiTimeout:
-            return None
-        except RapiError:
+        except RapiError:  # a timeout or a damaged reply
+            # checked here, not only once per tick: on a silent link a tick of reads with
+            # their retries takes seconds, and "lost" came 8 s late
+            self._check_silent()
             return None
 
     async def _probe(self):
@@ -400,6 +401,15 @@ class EvseMonitor:
             drop("rapi.boot")
 
     # -- the task ------------------------------------------------------------------
+    def _check_silent(self):
+        if not self.m.evse_connected:
+            return
+        silent = self.rapi.silent_for_ms()
+        garbled = self.rapi.silent_for_ms(valid=True)
+        if (silent is not None and silent > SILENT_MS) or \
+                (garbled is not None and garbled > GARBLED_MS):
+            self._lost()
+
     def _lost(self):
         m = self.m
         if m.rapi_connected or m.evse_connected:
@@ -457,11 +467,7 @@ class EvseMonitor:
                 if tick == TICK_MS or ticks_diff(t0, self._polled) >= 2 * TICK_MS:
                     self._polled = t0
                     await self._poll(t0)
-                silent = self.rapi.silent_for_ms()
-                garbled = self.rapi.silent_for_ms(valid=True)
-                if (silent is not None and silent > SILENT_MS) or \
-                        (garbled is not None and garbled > GARBLED_MS):
-                    self._lost()
+                self._check_silent()
             left = tick - ticks_diff(ticks_ms(), t0)
             if left > 0:
                 try:

@@ -41,6 +41,9 @@ class FakeRapi:
         self.gf = [0, 0, 0]
         self.mv = 240000
 
+    def silent_for_ms(self, now_ms=None, valid=False):
+        return 0  # a lost line here is one lost line, never a silent controller
+
     async def command(self, cmd, timeout_ms=None, retries=None):
         self.sent.append(cmd)
         out = self.wire[cmd].pop(0) if self.wire.get(cmd) else None
