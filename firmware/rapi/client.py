@@ -154,26 +154,32 @@ class RapiClient:
             timeout_ms = self.timeout_ms
         if retries is None:
             retries = self.retries if cmd.lstrip("$").startswith("G") else 0
-        async with self._lock:
-            tries = retries + 1
-            # without ids a bare $NK may also be a refusal, not a checksum rejection
-            resends = 2 if self.ids is not False else 0
-            while True:
-                tries -= 1
+        tries = retries + 1
+        # without ids a bare $NK may also be a refusal, not a checksum rejection
+        resends = 2 if self.ids is not False else 0
+        while True:
+            tries -= 1
+            # The lock is held for one try, not the whole command: on a noisy link a read
+            # can take five tries (2.5 s), and a heartbeat pulse waiting for the line gets
+            # in between them (asyncio.Lock hands over to the first waiter), so the
+            # controller's 5 s supervision never starves.
+            async with self._lock:
                 try:
                     ln = await self._once(cmd, timeout_ms)
-                except RapiTimeout:
-                    if tries <= 0:
-                        raise
-                    continue
-                if ln.seq == 0 and ln.kind == codec.KIND_NK and resends > 0:
-                    # checksum rejected on the way in: not executed, so resending is safe
-                    resends -= 1
-                    tries += 1
-                    continue
-                self.success += 1
-                self.last_ok_ms = ticks_ms()
-                return ln
+                except RapiTimeout as e:
+                    ln = e  # a timeout or a damaged reply (RapiCorrupt)
+            if isinstance(ln, RapiTimeout):
+                if tries <= 0:
+                    raise ln
+                continue
+            if ln.seq == 0 and ln.kind == codec.KIND_NK and resends > 0:
+                # checksum rejected on the way in: not executed, so resending is safe
+                resends -= 1
+                tries += 1
+                continue
+            self.success += 1
+            self.last_ok_ms = ticks_ms()
+            return ln
 
     def forget_ids(self):
         """The link was lost: whether the next controller echoes ids is found out again."""

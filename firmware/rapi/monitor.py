@@ -5,7 +5,7 @@
 # imported for each run and dropped after.
 import asyncio
 
-from compat import drop, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from compat import drop, sleep_ms, ticks_add, ticks_diff, ticks_ms, wait_for_ms
 from rapi import model as M
 from rapi.client import RapiError, RapiTimeout
 
@@ -278,8 +278,16 @@ class EvseMonitor:
         never starves the controller's supervision into its fallback current. It goes on
         while the link is down or a boot sequence runs: supervision lives in the
         controller's EEPROM, and only a reboot ($AB) clears hb_armed until re-armed."""
+        # Paced from when each pulse was due, not from when the last one finished: a pulse
+        # that waited for the line or was resent does not push the next one later.
+        due = ticks_ms()
         while True:
-            await sleep_ms(PULSE_MS)
+            due = ticks_add(due, PULSE_MS)
+            left = ticks_diff(due, ticks_ms())
+            if left < 0:  # fell behind: start again from now rather than pulse in a burst
+                due = ticks_ms()
+                left = 0
+            await sleep_ms(left)
             if self.hb_armed and self.hb_ok:
                 await self._pulse()
 

@@ -119,6 +119,49 @@ def test_timeout_raises():
     assert c.timeouts == 1
 
 
+def test_a_waiting_command_goes_out_between_the_tries_of_another():
+    # On a noisy link a read can take all its tries; a heartbeat pulse waiting for the line
+    # must not wait for all of them (the controller's supervision expires after 5 s).
+    c = _client()
+
+    class Deaf:
+        """Answers $SY at once; every $GS reply is lost."""
+
+        def __init__(self):
+            self.got = []
+
+        def write(self, frame):
+            body = frame[1:frame.find(b"^")].decode().split(" ")
+            self.got.append(body[0])
+            if body[0] == "SY":
+                c._dispatch(_frame("$OK %s" % body[-1]))
+
+        async def drain(self):
+            pass
+
+    c._w = Deaf()
+    c.ids = True
+    order = []
+
+    async def read():
+        try:
+            await c.command("$GS", timeout_ms=30)  # 3 tries, all lost
+        except RapiTimeout:
+            order.append("GS gave up")
+
+    async def pulse():
+        await asyncio.sleep(0.01)  # queued while the first $GS try is in flight
+        await c.command("$SY")
+        order.append("SY done")
+
+    async def both():
+        await asyncio.gather(read(), pulse())
+
+    asyncio.run(both())
+    assert c._w.got == ["GS", "SY", "GS", "GS"], c._w.got
+    assert order == ["SY done", "GS gave up"], order
+
+
 def test_a_damaged_line_of_the_controllers_shows_it_is_there():
     # Silence means no line at all: a noisy link where every checksum fails is a controller
     # that is there (monitor: no "controller silent" and a new boot read-out for it).
