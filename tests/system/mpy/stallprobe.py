@@ -2,7 +2,8 @@
 # records how late it wakes. A wake-up whose interval overlapped one of the radio model's
 # scans (wlan.driver().scan_windows: a scan blocks the process, as on the chip) counts as a
 # scan stall, any other as a loop stall. Prints "STALL <worst outside scans> <worst scan>"
-# whenever either grows. Run instead of main.py (tests/system/harness.py Rig(probe=True)).
+# whenever either grows, and "LATE <ms> <0|1 scan>" for every wake-up 20 ms late or more, so a
+# test can judge its own window. Run instead of main.py (tests/system/harness.py Rig(probe=True)).
 import asyncio
 import time
 
@@ -26,6 +27,8 @@ async def ticker():
         now = time.ticks_ms()
         late = time.ticks_diff(now, last) - 10
         i = 1 if _in_scan(last, now) else 0
+        if late >= 20:
+            print("LATE %d %d" % (late, i))
         if late > worst[i]:
             worst[i] = late
             print("STALL %d %d" % (worst[0], worst[1]))
