@@ -166,12 +166,10 @@ class RapiClient:
             async with self._lock:
                 try:
                     ln = await self._once(cmd, timeout_ms)
-                except RapiTimeout as e:
-                    ln = e  # a timeout or a damaged reply (RapiCorrupt)
-            if isinstance(ln, RapiTimeout):
-                if tries <= 0:
-                    raise ln
-                continue
+                except RapiTimeout:  # or a damaged reply (RapiCorrupt)
+                    if tries <= 0:
+                        raise
+                    continue
             if ln.seq == 0 and ln.kind == codec.KIND_NK and resends > 0:
                 # checksum rejected on the way in: not executed, so resending is safe
                 resends -= 1

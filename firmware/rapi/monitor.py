@@ -7,7 +7,7 @@ import asyncio
 
 from compat import drop, sleep_ms, ticks_add, ticks_diff, ticks_ms, wait_for_ms
 from rapi import model as M
-from rapi.client import RapiError, RapiTimeout
+from rapi.client import RapiError
 
 TICK_MS = 1000
 STATE_POLL_MS = 10000  # $GS safety net for a lost $AT (C++: 30 s)

@@ -293,16 +293,23 @@ def test_a_saved_maximum_raised_by_a_damaged_command_is_set_back():
     assert m.max_a == 10 and rapi.pilot == 10 and rapi.sent.count("$SC 16") == 1
 
 
-def test_a_raised_maximum_shown_by_the_echo_is_set_back_in_the_same_step():
-    # The damaged command's own reply ("$NK 32" to "$SC 14 V", checksum good) already
-    # shows the saved maximum went up: the set-back goes out at once, before any $GC read,
-    # so the pilot stays above the limit for one round trip, not for seconds of re-reads.
+def _damaged_save():
+    """A controller with its maximum at 16 A, and the next "$SC 14 V" of the gateway's arriving
+    as the saved '$SC 34"V' ("1"/"3" and " "/'"': one column, so the XOR checksum holds)."""
     mon, rapi, cl, m = _monitor()
     rapi.max = 16
     asyncio.run(mon.apply())
     cl.set(1, C.API, {"charge_current": 14})
-    rapi.corrupt["$SC 14 V"] = '$SC 34"V'  # "1"/"3" and " "/'"': one column, XOR intact
+    rapi.corrupt["$SC 14 V"] = '$SC 34"V'
     rapi.sent = []
+    return mon, rapi, cl, m
+
+
+def test_a_raised_maximum_shown_by_the_echo_is_set_back_in_the_same_step():
+    # The damaged command's own reply ("$NK 32" to "$SC 14 V", checksum good) already
+    # shows the saved maximum went up: the set-back goes out at once, before any $GC read,
+    # so the pilot stays above the limit for one round trip, not for seconds of re-reads.
+    mon, rapi, cl, m = _damaged_save()
     asyncio.run(mon.apply())  # the controller clamps, saves 32 and answers "$NK 32"
     assert rapi.max == 16 and rapi.pilot <= 16
     assert rapi.sent[:2] == ["$SC 14 V", "$SC 16"]
@@ -312,13 +319,8 @@ def test_a_raised_maximum_shown_by_the_echo_is_set_back_in_the_same_step():
 
 
 def test_the_set_back_is_tried_again_when_its_reply_is_lost():
-    mon, rapi, cl, m = _monitor()
-    rapi.max = 16
-    asyncio.run(mon.apply())
-    cl.set(1, C.API, {"charge_current": 14})
-    rapi.corrupt["$SC 14 V"] = '$SC 34"V'
+    mon, rapi, cl, m = _damaged_save()
     rapi.wire["$SC 16"] = ["lose"]
-    rapi.sent = []
     asyncio.run(mon.apply())
     # the first set-back executed but its reply was lost: sent again, same value
     assert rapi.sent[:3] == ["$SC 14 V", "$SC 16", "$SC 16"] and rapi.max == 16
