@@ -167,3 +167,28 @@ async def restore_max(mon, seen):
         if ln is not None and ln.ok and ln.fields == want:
             break
     mon._pilot_known = False
+
+
+async def read_back_sc(mon, amps):
+    """The reply to our "$SC amps V" was lost on a noisy link. The command may have been
+    applied, not applied, or (two flipped bits in one column pass the XOR checksum) made
+    a saved "$SC" of a higher number. Read $GC at once and act on the one read: a raised
+    maximum is set back; a pilot that is not `amps` gets the set once more (a read showed
+    the controller differs, so this is no blind retry: an applied set is never repeated
+    unless that read was itself damaged past its checksum)."""
+    v = await mon._gc()
+    if v is None:
+        return  # unread: the monitor's next pass reads again (RETRY_MS)
+    if mon.max_known and v[3] > mon.max_known:
+        await restore_max(mon, v[3])
+        return
+    m = mon.m
+    if v[2] != amps:
+        ln = await mon._cmd("$SC %d V" % amps)
+        if ln is None or not ln.ok or ln.fields != [str(amps)]:
+            return
+    elif v[3] != mon.max_known:
+        return  # a lower maximum (the controller's menu): the usual two reads decide
+    m.set("pilot", amps)
+    mon._pilot_known = True
+    mon._sc_v = False

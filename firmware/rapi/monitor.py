@@ -387,10 +387,10 @@ class EvseMonitor:
                         # clamped to the hardware maximum, rapi.md) showing a pilot above
                         # the saved maximum. This try does not count toward the backoff.
                         self._bo.pop("c", None)
-                    if raised:
-                        # a damaged command saved it: set it back now, not after two $GC
-                        # reads, which on a noisy link took seconds
-                        await self._restore_max(n[0])
+                        # a damaged command may have saved a higher maximum: set it back
+                        # now, or read back now if the reply was lost, not after two $GC
+                        # reads at the next round, which on a noisy link took seconds
+                        await self._cold_sc(amps, n[0] if raised else 0)
         if not sent and m.set_retry:
             for b in self._bo.values():
                 if ticks_diff(self.clock(), b[1]) < STICK_MS + (1000 << b[2]):
@@ -405,6 +405,19 @@ class EvseMonitor:
 
         try:
             await boot.restore_max(self, seen)
+        finally:
+            drop("rapi.boot")
+
+    async def _cold_sc(self, amps, seen):
+        """After an "$SC amps V" the wire damaged: seen > 0 is the raised maximum its reply
+        showed (set it back); 0, the reply was lost (read back at once, rapi/boot.py)."""
+        from rapi import boot
+
+        try:
+            if seen:
+                await boot.restore_max(self, seen)
+            else:
+                await boot.read_back_sc(self, amps)
         finally:
             drop("rapi.boot")
 

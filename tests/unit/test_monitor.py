@@ -143,10 +143,37 @@ def test_apply_says_when_the_target_could_not_be_confirmed():
     mon, rapi, cl, m = _monitor()
     assert asyncio.run(mon.apply()) is True
     cl.set(1, C.API, {"charge_current": 12})
-    rapi.lose.add("$SC")
+    rapi.wire["$SC 12 V"] = ["lose"]
+    rapi.wire["$GC"] = ["drop"]  # and the read-back too
     assert asyncio.run(mon.apply()) is False
     done = [asyncio.run(mon.apply()) for _ in range(3)]
     assert done[-1] is True and m.pilot == 12 and rapi.pilot == 12
+    assert rapi.sent.count("$SC 12 V") == 1
+
+
+def test_a_lost_reply_is_read_back_at_once_and_never_applied_twice():
+    # "$SC 12 V" executed, its reply lost: one $GC read in the same step shows 12, which is
+    # what was asked, so the pilot is known without a second read and nothing is resent
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon.apply())
+    cl.set(1, C.API, {"charge_current": 12})
+    rapi.wire["$SC 12 V"] = ["lose"]
+    rapi.sent = []
+    assert asyncio.run(mon.apply()) is True
+    assert rapi.sent == ["$SC 12 V", "$GC"] and m.pilot == 12 and rapi.pilot == 12
+
+
+def test_a_set_that_never_arrived_is_sent_again_once_the_read_back_shows_it():
+    # "$SC 12 V" damaged on the way in (the controller never saw it) and the timeout: the
+    # read-back shows the old pilot, so the set goes out again in the same step, not at
+    # the next round of reads (on a noisy link seconds later)
+    mon, rapi, cl, m = _monitor()
+    asyncio.run(mon.apply())
+    cl.set(1, C.API, {"charge_current": 12})
+    rapi.wire["$SC 12 V"] = ["drop"]
+    rapi.sent = []
+    assert asyncio.run(mon.apply()) is True
+    assert rapi.sent == ["$SC 12 V", "$GC", "$SC 12 V"] and rapi.pilot == 12 and m.pilot == 12
 
 
 def test_state_is_read_every_tick_while_lines_arrive_damaged():
@@ -279,11 +306,12 @@ def test_a_saved_maximum_raised_by_a_damaged_command_is_set_back():
     cl.set(1, C.API, {"charge_current": 14})
     rapi.corrupt["$SC 14 V"] = "$SC 32"  # what the damaged command did
     rapi.lose.add("$SC")  # and its reply lost: only $GC can tell
+    rapi.sent = []
     asyncio.run(mon.apply())
-    assert rapi.max == 32
+    # read back in the same step, and set back at once on that one read
+    assert rapi.sent == ["$SC 14 V", "$GC", "$SC 16"] and rapi.max == 16
     asyncio.run(mon.apply())
     asyncio.run(mon.apply())
-    assert "$SC 16" in rapi.sent and rapi.max == 16
     assert m.max_a == 16 and rapi.pilot == 14
     # a lower maximum (the safe way) is simply followed
     rapi.max = 10
