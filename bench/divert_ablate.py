@@ -6,7 +6,7 @@ Same simulation, days, offsets and same-rules bound as bench/divert_bench.py; th
 tunables given by --set (names in DEFAULTS of firmware/divert/controller.py). One line per trace: net % of
 the same-rules bound (day-wise / continuous), EV-caused import (day-wise / continuous vs the bound's),
 starts and pilot changes per day. By default only the traces the rules are tuned on; the held-out real
-traces (payerne, serf) need --heldout, so they are not looked at by accident while tuning.
+traces (payerne, carpentras, serf) need --heldout, so they are not looked at by accident while tuning.
 """
 import argparse
 import multiprocessing
@@ -20,7 +20,7 @@ import divert_bench as B  # noqa: E402
 from divert.controller import DivertController, MODE_ECO  # noqa: E402
 
 TUNED = "shared,stress,fast_clouds,clear,overcast"
-HELD_OUT = ("payerne", "serf")
+HELD_OUT = ("payerne", "carpentras", "serf")
 TUNE = {}
 
 
@@ -44,7 +44,7 @@ def main(argv=None):
     ap.add_argument("--set", default="", help="tunables name=int,...")
     ap.add_argument("--offsets", type=int, default=5)
     ap.add_argument("--only", default=TUNED)
-    ap.add_argument("--heldout", action="store_true", help="allow payerne and serf")
+    ap.add_argument("--heldout", action="store_true", help="allow payerne, carpentras and serf")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     a = ap.parse_args(argv)
     for kv in filter(None, a.set.split(",")):
@@ -54,7 +54,7 @@ def main(argv=None):
     B.CONTROLLERS["ours"] = Tuned
     keys = a.only.split(",")
     if not a.heldout and set(keys) & set(HELD_OUT):
-        sys.exit("divert_ablate: payerne and serf are held out; pass --heldout to run them")
+        sys.exit("divert_ablate: payerne, carpentras and serf are held out; pass --heldout to run them")
 
     class Args:
         no_shared = False

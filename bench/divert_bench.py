@@ -553,6 +553,13 @@ def load_series(args):
     elif not args.no_pkg_data:
         sys.exit("divert bench: pvlib's BSRN data file is missing: pip install --no-deps -r requirements-bench.txt "
                  "(make bench-divert does this), or run with --no-pkg-data")
+    p = TR.pkg_file("solarpandas", "sample_data/car_bsrn_2016.parquet")
+    if p:
+        series.append(("carpentras", "real, not tuned on: BSRN Carpentras (FR) May 2016, 1 min GHI -> 4 kWp PV, synthetic load",
+                       split_days(TR.load_bsrn_parquet(p, 2016, 5, 2 * 3600), "carpentras"), False))
+    elif not args.no_pkg_data:
+        sys.exit("divert bench: solarpandas' BSRN Carpentras file is missing: make bench-data installs it "
+                 "(pip install --no-deps --ignore-requires-python solarpandas==0.2.1), or run with --no-pkg-data")
     p = TR.pkg_file("pvanalytics", "data/serf_east_1min_ac_power.csv")
     if p:
         series.append(("serf", "real, not tuned on: NREL SERF east (Golden CO) 2 days, 1 min AC power, synthetic load",

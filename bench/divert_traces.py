@@ -166,6 +166,40 @@ def load_bsrn(path, year, month, tz_s):
     return _with_load(rows, tz_s, seed=year * 100 + month)
 
 
+def load_bsrn_parquet(path, year, month, tz_s):
+    """solarpandas `sample_data/car_bsrn_2016.parquet`: BSRN Carpentras (FR), every minute of 2016,
+    GHI in W/m2 (1-min means, stamped at the middle of the minute, UTC; missing values are nulls).
+    Read with pyarrow only (no pandas). The same treatment as load_bsrn: one month, daylight rows only
+    (first to last minute of each UTC day with GHI >= 5 W/m2), a missing minute held from the one before."""
+    import pyarrow.parquet as pq  # bench-only (requirements-bench.txt)
+
+    tab = pq.read_table(path, columns=["time", "ghi"])
+    times = tab.column("time").cast("int64").to_pylist()  # microseconds since the epoch, UTC
+    ghis = tab.column("ghi").to_pylist()
+    lo = calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0))
+    hi = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0, 0, 0, 0))
+    per_day = {}
+    for us, g in zip(times, ghis):
+        t = us // 1000000 - 30  # the minute's start: the bench holds a row until the next
+        if lo <= t < hi:
+            per_day.setdefault(t // 86400, []).append((t, g))
+    rows = []
+    for day in sorted(per_day):
+        vals = sorted(per_day[day])
+        lit = [t for t, g in vals if g is not None and g >= 5]
+        if not lit:
+            continue
+        a, b = min(lit), max(lit)
+        last = 0.0
+        for t, g in vals:
+            if g is None:
+                g = last
+            last = g
+            if a <= t <= b:
+                rows.append((t, pv_from_ghi(g)))
+    return _with_load(rows, tz_s, seed=year * 100 + month + 7)
+
+
 def load_serf(path):
     """pvanalytics serf_east_1min_ac_power.csv: measured AC power (W) of NREL's SERF east array, 1 min.
     Scaled from its 4.6 kW peak to the 3.6 kW inverter used for the other traces."""
