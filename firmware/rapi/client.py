@@ -90,6 +90,14 @@ class RapiClient:
                     self._want = 0
                     self._reply = None
                     self._flag.set()
+            elif self._want and raw[1:2] != b"A":
+                # a line whose head was damaged (or an empty one: its '$' lost) while a
+                # reply is awaited: most likely that reply. Asyncs are rare; if this was
+                # one, the reply that follows is dropped as late and the try repeated.
+                # Not a sign of life: a wrong baud rate makes such lines too.
+                self._want = 0
+                self._reply = None
+                self._flag.set()
             return
         self.last_rx_ms = self.last_heard_ms = ticks_ms()  # a valid line: alive and understood
         if ln.kind == codec.KIND_ASYNC:

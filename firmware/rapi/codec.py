@@ -149,11 +149,14 @@ def _parse(raw, require_checksum):
 
 class Framer:
     """Splits a byte stream into candidate lines on CR. A '$' restarts the line (as the
-    controller does); bytes outside a line are dropped; overlong lines are discarded."""
+    controller does); bytes outside a line are dropped, but a CR after some of them gives
+    an empty line (a line whose '$' was lost, so its reader need not sit out a timeout);
+    overlong lines are discarded."""
 
     def __init__(self, maxlen=64):
         self._buf = bytearray()
         self._in = False
+        self._junk = False  # bytes outside a line since the last CR or '$'
         self._max = maxlen
         self.overflows = 0
 
@@ -164,7 +167,14 @@ class Framer:
             if b == 36:  # '$'
                 self._buf = bytearray(b"$")
                 self._in = True
+                self._junk = False
             elif not self._in:
+                if b == 13:
+                    if self._junk:
+                        out.append(b"")
+                    self._junk = False
+                elif b != 10:  # an LF after a CR is no damage
+                    self._junk = True
                 continue
             elif b == 13:
                 out.append(bytes(self._buf))

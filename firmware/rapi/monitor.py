@@ -168,8 +168,8 @@ class EvseMonitor:
         finally:
             drop("rapi.boot")
 
-    async def _gc(self):
-        ln = await self._cmd("$GC")
+    async def _gc(self, retries=None):
+        ln = await self._cmd("$GC", retries)
         if ln and ln.ok:
             v = M.parse_ints(ln.fields, 4)
             # the saved maximum may exceed the hardware one: $SC n M lowers only the latter
@@ -337,6 +337,10 @@ class EvseMonitor:
             if ln is not None and ln.ok:
                 self._sv_mv = mv
                 m.set("voltage_mv", mv)
+        if self._sc_v and not self._pilot_known:
+            # an $SC of ours went without its echo: a damaged one may have saved a pilot
+            # above the limit, so $GC is read before the state (one read acts on that)
+            await self._read_gc()
         if not self._state_known and not await self._read_gs():
             return False
         if not M.actionable(m.state):

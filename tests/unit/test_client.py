@@ -162,6 +162,20 @@ def test_a_waiting_command_goes_out_between_the_tries_of_another():
     assert order == ["SY done", "GS gave up"], order
 
 
+def test_a_reply_with_its_head_damaged_ends_the_wait_at_once():
+    # At 5 % byte noise one reply in five loses its '$' or the "OK"/"NK" after it; the try
+    # then sat out the whole 500 ms timeout. Such a line while a reply is awaited fails
+    # the try at once (the command is tried again), and is no sign of life.
+    for junk in (b"", b"$QK 6 32 16 16 :01^00"):
+        c = _client()
+        c._w.extra = [junk]  # arrives before the real reply: the try ends on it
+        ln = asyncio.run(c.command("$GC", timeout_ms=2000))
+        assert ln.ok and c.corrupt == 1 and c.timeouts == 0  # no timeout; the retry got the reply
+    c = _client()
+    c._dispatch(b"")  # nothing awaited: only counted
+    assert c.bad_lines == 1 and c.silent_for_ms() is None
+
+
 def test_a_damaged_line_of_the_controllers_shows_it_is_there():
     # Silence means no line at all: a noisy link where every checksum fails is a controller
     # that is there (monitor: no "controller silent" and a new boot read-out for it).

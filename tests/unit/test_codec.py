@@ -76,4 +76,12 @@ def test_framer_splits_and_restarts():
 def test_framer_drops_overlong():
     f = codec.Framer(maxlen=40)
     out = f.feed(b"$" + b"A" * 100 + b"\r$OK^20\r")
-    assert out == [b"$OK^20"] and f.overflows == 1
+    # the overlong line's content is dropped; its CR still marks a damaged line (b"")
+    assert out == [b"", b"$OK^20"] and f.overflows == 1
+
+
+def test_framer_marks_a_line_whose_dollar_was_lost():
+    f = codec.Framer()
+    assert f.feed(b"$OK 1^00\r\n") == [b"$OK 1^00"]  # CR LF: no damage
+    assert f.feed(b"#OK 6 32 16 16 :0A^33\r") == [b""]  # '$' flipped: an empty line
+    assert f.feed(b"\r\r$NK^20\r") == [b"$NK^20"]

@@ -346,6 +346,20 @@ def test_a_raised_maximum_shown_by_the_echo_is_set_back_in_the_same_step():
     assert rapi.pilot == 14 and m.pilot == 14 and rapi.sent.count("$SC 16") == 1
 
 
+def test_after_a_set_without_its_echo_the_pilot_is_read_before_the_state():
+    # the damaged save's reply lost, and the read-back too: the next pass reads $GC before
+    # $GS (the state may wait; a pilot above the limit may not) and sets the maximum back
+    mon, rapi, cl, m = _damaged_save()
+    rapi.lose.add("$SC")
+    rapi.wire["$GC"] = ["drop"]
+    asyncio.run(mon.apply())
+    assert rapi.max == 32
+    mon._state_known = False  # as after an $AT that showed a change
+    rapi.sent = []
+    asyncio.run(mon.apply())
+    assert rapi.sent[:2] == ["$GC", "$SC 16"] and rapi.max == 16
+
+
 def test_the_set_back_is_tried_again_when_its_reply_is_lost():
     mon, rapi, cl, m = _damaged_save()
     rapi.wire["$SC 16"] = ["lose"]
