@@ -11,6 +11,8 @@ from rapi import codec
 
 
 NOSEQ = 256  # _want while a command without an id is in flight: no echoed id matches it
+READ_MS = 20  # a reply line begun must end this soon after its last byte (rapi.md 1.9:
+# the C++ RapiSender's RAPI_READ_TIMEOUT_MS); else its CR was damaged and it never will
 
 
 class RapiError(Exception):
@@ -57,6 +59,7 @@ class RapiClient:
         self.bad_lines = 0
         self.stale = 0
         self.last_ok_ms = None
+        self._byte_ms = None  # when the last byte came in
         self.last_rx_ms = None  # the last valid line
         self.last_heard_ms = None  # the last line of the controller's, valid or damaged
 
@@ -70,6 +73,7 @@ class RapiClient:
             if not data:
                 await sleep_ms(20)
                 continue
+            self._byte_ms = ticks_ms()
             for raw in framer.feed(data):
                 self._dispatch(raw)
 
@@ -143,12 +147,26 @@ class RapiClient:
         self.sent += 1
         self._w.write(frame)
         await self._w.drain()
-        try:
-            await wait_for_ms(self._flag.wait(), timeout_ms)
-        except asyncio.TimeoutError:
-            self._want = 0
-            self.timeouts += 1
-            raise RapiTimeout(cmd)
+        t0 = ticks_ms()
+        # waited in slices of READ_MS: a reply whose CR was damaged runs on into the next
+        # line and never completes; its bytes show it came, so the try fails READ_MS after
+        # the last of them, not at the 500 ms timeout (on a noisy link one reply in ten)
+        while True:
+            try:
+                await wait_for_ms(self._flag.wait(), READ_MS)
+                break
+            except asyncio.TimeoutError:
+                now = ticks_ms()
+                b = self._byte_ms
+                if b is not None and ticks_diff(b, t0) >= 0 and self._framer.pending() \
+                        and ticks_diff(now, b) >= READ_MS:
+                    self._want = 0
+                    self._reply = None
+                    break
+                if ticks_diff(now, t0) >= timeout_ms:
+                    self._want = 0
+                    self.timeouts += 1
+                    raise RapiTimeout(cmd)
         if self._reply is None:
             self.corrupt += 1
             raise RapiCorrupt(cmd)

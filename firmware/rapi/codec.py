@@ -160,6 +160,10 @@ class Framer:
         self._max = maxlen
         self.overflows = 0
 
+    def pending(self):
+        """True while a line has begun and not ended (or stray bytes await their CR)."""
+        return self._in or self._junk
+
     def feed(self, data):
         """Feed bytes; returns a list of complete raw lines (bytes, without CR)."""
         out = []

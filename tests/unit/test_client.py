@@ -3,7 +3,8 @@
 import asyncio
 
 from rapi import codec
-from rapi.client import RapiClient, RapiTimeout
+from compat import ticks_ms
+from rapi.client import RapiClient, RapiCorrupt, RapiTimeout
 
 
 def _frame(text):
@@ -117,6 +118,30 @@ def test_timeout_raises():
     else:
         raise AssertionError("no timeout")
     assert c.timeouts == 1
+
+
+def test_a_reply_whose_cr_was_damaged_fails_its_try_without_the_timeout():
+    # rapi.md 1.9: once a reply's bytes come, the C++ RapiSender gives the line 20 ms to
+    # end. A reply whose CR was damaged never ends (it runs on into the next line): the
+    # try fails as damaged, not as a timeout after all of timeout_ms.
+    c = _client()
+
+    class HalfLine:
+        def write(self, frame):
+            c._framer.feed(b"$OK 6 32 32")  # the rest, with its CR, damaged away
+            c._byte_ms = ticks_ms()
+
+        async def drain(self):
+            pass
+
+    c._w = HalfLine()
+    try:
+        asyncio.run(c.command("$GC", timeout_ms=3000, retries=0))
+    except RapiCorrupt:
+        pass
+    else:
+        raise AssertionError("no error")
+    assert c.corrupt == 1 and c.timeouts == 0
 
 
 def test_a_waiting_command_goes_out_between_the_tries_of_another():
