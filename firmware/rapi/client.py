@@ -60,6 +60,7 @@ class RapiClient:
         self.stale = 0
         self.last_ok_ms = None
         self._byte_ms = None  # when the last byte came in
+        self.boots = 0  # $AB lines seen
         self.last_rx_ms = None  # the last valid line
         self.last_heard_ms = None  # the last line of the controller's, valid or damaged
 
@@ -105,6 +106,14 @@ class RapiClient:
             return
         self.last_rx_ms = self.last_heard_ms = ticks_ms()  # a valid line: alive and understood
         if ln.kind == codec.KIND_ASYNC:
+            if ln.name == "AB":
+                # the controller restarted: a command in flight was lost with it, and its
+                # retries would keep the monitor from the restart for up to 1.5 s
+                self.boots += 1
+                if self._want:
+                    self._want = 0
+                    self._reply = None
+                    self._flag.set()
             if self.on_async:
                 try:
                     self.on_async(ln)
@@ -181,6 +190,7 @@ class RapiClient:
         if retries is None:
             retries = self.retries if cmd.lstrip("$").startswith("G") else 0
         tries = retries + 1
+        boots = self.boots
         # without ids a bare $NK may also be a refusal, not a checksum rejection
         resends = 2 if self.ids is not False else 0
         while True:
@@ -193,7 +203,7 @@ class RapiClient:
                 try:
                     ln = await self._once(cmd, timeout_ms)
                 except RapiTimeout:  # or a damaged reply (RapiCorrupt)
-                    if tries <= 0:
+                    if tries <= 0 or self.boots != boots:  # no retry across a restart
                         raise
                     continue
             if ln.seq == 0 and ln.kind == codec.KIND_NK and resends > 0:

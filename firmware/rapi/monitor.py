@@ -466,16 +466,7 @@ class EvseMonitor:
             if self._need_boot or not m.evse_connected:
                 if await self._probe():
                     wait = 0
-                    self._need_boot = False
-                    if await self._cold("boot"):
-                        m.set("rapi_connected", True)
-                        m.set("evse_connected", True)
-                        m.commit()
-                        print("rapi: controller", m.fw, "protocol", m.protocol)
-                        self._last_state_poll = self._last_slow_poll = t0
-                        await self.apply()
-                    else:
-                        self._need_boot = True
+                    await self._connect(t0)
                 else:
                     if m.evse_connected:
                         self._lost()
@@ -499,6 +490,26 @@ class EvseMonitor:
                     await wait_for_ms(self._wake.wait(), left)
                 except asyncio.TimeoutError:
                     pass
+
+    async def _connect(self, t0):
+        """The controller answered $GV: read it out and bring it to the target."""
+        m = self.m
+        self._need_boot = False
+        if m.evse_connected:
+            # A reboot ($AB): the controller runs enabled again and its volatile current
+            # is gone. The target goes back first, before the read-out and the import of
+            # rapi/boot.py: a paused charger must not start charging in between (the
+            # virtual EVSE's EV asks for charge 0.5 s after the pilot comes back).
+            await self.apply()
+        if await self._cold("boot"):
+            m.set("rapi_connected", True)
+            m.set("evse_connected", True)
+            m.commit()
+            print("rapi: controller", m.fw, "protocol", m.protocol)
+            self._last_state_poll = self._last_slow_poll = t0
+            await self.apply()
+        else:
+            self._need_boot = True
 
     async def _poll(self, now):
         m = self.m

@@ -144,6 +144,31 @@ def test_a_reply_whose_cr_was_damaged_fails_its_try_without_the_timeout():
     assert c.corrupt == 1 and c.timeouts == 0
 
 
+def test_a_controller_restart_ends_the_command_in_flight_without_retries():
+    # $AB: the controller restarted and the command sent to it is lost. Its tries would keep
+    # the monitor from the restart (a paused charger must be paused again at once).
+    c = _client()
+
+    class Rebooting:
+        got = []
+
+        def write(self, frame):
+            self.got.append(frame)
+            c._dispatch(_frame("$AB 00 8.2.3"))
+
+        async def drain(self):
+            pass
+
+    c._w = Rebooting()
+    try:
+        asyncio.run(c.command("$GS", timeout_ms=200))
+    except RapiTimeout:
+        pass
+    else:
+        raise AssertionError("no error")
+    assert len(c._w.got) == 1 and c.boots == 1 and c.timeouts == 0
+
+
 def test_a_waiting_command_goes_out_between_the_tries_of_another():
     # On a noisy link a read can take all its tries; a heartbeat pulse waiting for the line
     # must not wait for all of them (the controller's supervision expires after 5 s).

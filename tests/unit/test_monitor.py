@@ -207,6 +207,21 @@ def test_apply_sleeps_and_wakes_with_state_claims():
     assert rapi.state == 3 and "$FE" in rapi.sent
 
 
+def test_after_a_controller_reboot_a_pause_goes_back_before_the_read_out():
+    # A controller that reboots runs enabled again. The gateway's pause must be back before
+    # an EV asks for charge (the virtual EVSE's does 0.5 s after the pilot returns), not
+    # after the whole read-out: $FS before the read-out's first command ($GE).
+    mon, rapi, cl, m = _monitor()
+    cl.set(C.CLIENT_MANUAL, C.MANUAL, {"state": "disabled"})
+    asyncio.run(mon.apply())
+    assert rapi.state == 254
+    rapi.state = 2  # rebooted: enabled, the EV not drawing yet
+    mon._on_async(_line("$AB 00 8.2.3"))
+    rapi.sent = []
+    asyncio.run(mon._connect(0))
+    assert rapi.state == 254 and rapi.sent.index("$FS") < rapi.sent.index("$GE")
+
+
 def test_async_at_is_only_a_hint_confirmed_by_two_reads():
     mon, rapi, cl, m = _monitor()
     asyncio.run(mon.apply())
