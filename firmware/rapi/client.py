@@ -13,6 +13,8 @@ from rapi import codec
 NOSEQ = 256  # _want while a command without an id is in flight: no echoed id matches it
 READ_MS = 20  # a reply line begun must end this soon after its last byte (rapi.md 1.9:
 # the C++ RapiSender's RAPI_READ_TIMEOUT_MS); else its CR was damaged and it never will
+AB_MS = 50  # a controller that announced its restart ($AB) answers within this, or the
+# command was sent while it booted and is lost
 
 
 class RapiError(Exception):
@@ -61,6 +63,7 @@ class RapiClient:
         self.last_ok_ms = None
         self._byte_ms = None  # when the last byte came in
         self.boots = 0  # $AB lines seen
+        self._ab_ms = None  # when the last one came
         self.last_rx_ms = None  # the last valid line
         self.last_heard_ms = None  # the last line of the controller's, valid or damaged
 
@@ -107,13 +110,12 @@ class RapiClient:
         self.last_rx_ms = self.last_heard_ms = ticks_ms()  # a valid line: alive and understood
         if ln.kind == codec.KIND_ASYNC:
             if ln.name == "AB":
-                # the controller restarted: a command in flight was lost with it, and its
-                # retries would keep the monitor from the restart for up to 1.5 s
+                # the controller restarted: a command sent while it booted is lost, and
+                # its try would keep the monitor from the restart for up to 500 ms (see
+                # _once). Not ended here: an $AB read from a buffer after the command
+                # went out may be followed by the command's reply.
                 self.boots += 1
-                if self._want:
-                    self._want = 0
-                    self._reply = None
-                    self._flag.set()
+                self._ab_ms = ticks_ms()
             if self.on_async:
                 try:
                     self.on_async(ln)
@@ -167,8 +169,10 @@ class RapiClient:
             except asyncio.TimeoutError:
                 now = ticks_ms()
                 b = self._byte_ms
-                if b is not None and ticks_diff(b, t0) >= 0 and self._framer.pending() \
-                        and ticks_diff(now, b) >= READ_MS:
+                a = self._ab_ms
+                if (b is not None and ticks_diff(b, t0) >= 0 and self._framer.pending()
+                        and ticks_diff(now, b) >= READ_MS) or \
+                        (a is not None and ticks_diff(a, t0) >= 0 and ticks_diff(now, a) >= AB_MS):
                     self._want = 0
                     self._reply = None
                     break
@@ -190,7 +194,6 @@ class RapiClient:
         if retries is None:
             retries = self.retries if cmd.lstrip("$").startswith("G") else 0
         tries = retries + 1
-        boots = self.boots
         # without ids a bare $NK may also be a refusal, not a checksum rejection
         resends = 2 if self.ids is not False else 0
         while True:
@@ -203,7 +206,7 @@ class RapiClient:
                 try:
                     ln = await self._once(cmd, timeout_ms)
                 except RapiTimeout:  # or a damaged reply (RapiCorrupt)
-                    if tries <= 0 or self.boots != boots:  # no retry across a restart
+                    if tries <= 0:
                         raise
                     continue
             if ln.seq == 0 and ln.kind == codec.KIND_NK and resends > 0:

@@ -32,6 +32,7 @@ class EvseMonitor:
         client.on_async = self._on_async
         self._wake = asyncio.Event()
         self._need_boot = True
+        self._read_out = False  # the controller was read out once (rapi/boot.py)
         self._pilot_known = False
         self._state_known = False
         self._last_state_poll = None
@@ -100,6 +101,7 @@ class EvseMonitor:
             self._pilot_known = False
             self._state_known = False
             self._sv_mv = 0
+            self._bo = {}  # what the controller did before its restart says nothing now
             self._wake.set()
         elif ln.name == "ST":  # legacy async state
             self._state_known = False
@@ -321,13 +323,14 @@ class EvseMonitor:
             return "$FD" if st != 255 else None
         return "$FS" if st < 254 else None
 
-    async def apply(self):
+    async def apply(self, back=False):
         """Bring the controller to the claims' target. Sends a set command only when the
         controller's known state differs; after an unanswered set it re-reads first, so a
         command whose reply was lost is not applied twice. False when the controller's
-        state or pilot could not be confirmed (a noisy link): run() tries again soon."""
+        state or pilot could not be confirmed (a noisy link): run() tries again soon.
+        back: the controller answers again but is not yet marked connected."""
         m = self.m
-        if not m.evse_connected:
+        if not m.evse_connected and not back:
             return True
         sent = False
         mv = self._feed_mv or self.config.get("voltage") * 1000
@@ -446,6 +449,7 @@ class EvseMonitor:
         self._need_boot = True
         self._state_known = self._pilot_known = False
         self._sv_mv = 0
+        self._bo = {}  # it may come back rebooted: no backoff from before
         self.rapi.forget_ids()
 
     async def _quiet(self, ms):
@@ -464,9 +468,14 @@ class EvseMonitor:
             tick = TICK_MS
             self._wake.clear()
             if self._need_boot or not m.evse_connected:
+                boots = self.rapi.boots
                 if await self._probe():
                     wait = 0
                     await self._connect(t0)
+                elif self.rapi.boots != boots:
+                    # the probe went out while the controller booted, and its $AB came
+                    # meanwhile: it is up now, so probe again at once, not after the backoff
+                    continue
                 else:
                     if m.evse_connected:
                         self._lost()
@@ -495,13 +504,16 @@ class EvseMonitor:
         """The controller answered $GV: read it out and bring it to the target."""
         m = self.m
         self._need_boot = False
-        if m.evse_connected:
-            # A reboot ($AB): the controller runs enabled again and its volatile current
-            # is gone. The target goes back first, before the read-out and the import of
-            # rapi/boot.py: a paused charger must not start charging in between (the
-            # virtual EVSE's EV asks for charge 0.5 s after the pilot comes back).
-            await self.apply()
+        if self._read_out:
+            # Back after a reboot ($AB), or after a silence (a reboot takes seconds): the
+            # controller runs enabled again and its volatile current is gone. The target
+            # goes back first, before the read-out and the import of rapi/boot.py: a paused
+            # charger must not start charging in between (the virtual EVSE's EV asks for
+            # charge 0.5 s after the pilot comes back). At first contact the read-out comes
+            # first, as ever.
+            await self.apply(True)
         if await self._cold("boot"):
+            self._read_out = True
             m.set("rapi_connected", True)
             m.set("evse_connected", True)
             m.commit()

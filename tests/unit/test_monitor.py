@@ -44,6 +44,9 @@ class FakeRapi:
     def silent_for_ms(self, now_ms=None, valid=False):
         return 0  # a lost line here is one lost line, never a silent controller
 
+    def forget_ids(self):
+        pass
+
     async def command(self, cmd, timeout_ms=None, retries=None):
         self.sent.append(cmd)
         out = self.wire[cmd].pop(0) if self.wire.get(cmd) else None
@@ -213,13 +216,51 @@ def test_after_a_controller_reboot_a_pause_goes_back_before_the_read_out():
     # after the whole read-out: $FS before the read-out's first command ($GE).
     mon, rapi, cl, m = _monitor()
     cl.set(C.CLIENT_MANUAL, C.MANUAL, {"state": "disabled"})
-    asyncio.run(mon.apply())
-    assert rapi.state == 254
-    rapi.state = 2  # rebooted: enabled, the EV not drawing yet
-    mon._on_async(_line("$AB 00 8.2.3"))
-    rapi.sent = []
-    asyncio.run(mon._connect(0))
-    assert rapi.state == 254 and rapi.sent.index("$FS") < rapi.sent.index("$GE")
+    asyncio.run(mon._connect(0))  # first contact: the read-out, then the target
+    assert rapi.state == 254 and rapi.sent.index("$GE") < rapi.sent.index("$FS")
+    for gone in ("$AB", "silence"):
+        rapi.state = 2  # rebooted: enabled, the EV not drawing yet
+        if gone == "$AB":
+            mon._on_async(_line("$AB 00 8.2.3"))
+        else:  # the reboot took longer than SILENT_MS: marked lost first
+            mon._lost()
+        rapi.sent = []
+        asyncio.run(mon._connect(0))
+        assert rapi.state == 254 and rapi.sent.index("$FS") < rapi.sent.index("$GE"), gone
+
+
+def test_a_probe_lost_to_a_reboot_is_repeated_at_once_after_its_ab():
+    # Marked lost during a reboot (it takes seconds), the gateway probes with $GV; one sent
+    # while the controller boots is never answered, and the $AB comes meanwhile. The probe
+    # goes again at once, not after the 1-8 s backoff (a paused charger would start).
+    mon, rapi, cl, m = _monitor()
+    mon._lost()
+    rapi.boots = 0
+    rapi.wire["$GV"] = ["drop", _line("$OK 8.2.3 5.2.1")]
+    orig = rapi.command
+
+    async def command(cmd, timeout_ms=None, retries=None):
+        if cmd == "$GV" and len(rapi.wire.get("$GV", ())) == 2:
+            rapi.boots += 1  # the $AB arrives while the first probe waits
+        return await orig(cmd, timeout_ms, retries)
+
+    rapi.command = command
+
+    class Reached(Exception):
+        pass
+
+    async def connect(t0):
+        raise Reached("connect")
+
+    async def quiet(ms):
+        raise Reached("backoff")
+
+    mon._connect, mon._quiet = connect, quiet
+    try:
+        asyncio.run(mon.run())
+    except Reached as e:
+        what = str(e)
+    assert what == "connect" and rapi.sent.count("$GV") == 2
 
 
 def test_async_at_is_only_a_hint_confirmed_by_two_reads():
