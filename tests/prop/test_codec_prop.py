@@ -20,7 +20,8 @@ def test_any_bytes_parse_or_reject_never_raise(data):
 def test_framer_never_raises_and_bounds_lines(data):
     f = codec.Framer(maxlen=40)
     for raw in f.feed(data):
-        assert raw.startswith(b"$") and len(raw) <= 40 and b"\r" not in raw
+        # b"": the mark of a line whose '$' was lost (stray bytes, then a CR)
+        assert raw == b"" or (raw.startswith(b"$") and len(raw) <= 40 and b"\r" not in raw)
         codec.parse(raw)
 
 
