@@ -546,26 +546,25 @@ def load_series(args):
                    split_days(TR.synthetic("clear", 7, seed=12), "clear"), True))
     series.append(("overcast", "synthetic: a week of overcast with short breaks (10 s)",
                    split_days(TR.synthetic("overcast", 7, seed=13), "overcast"), True))
-    p = TR.pkg_file("pvlib", "data/bsrn-pay0616.dat.gz")
-    if p:
-        series.append(("payerne", "real, not tuned on: BSRN Payerne (CH) June 2016, 1 min GHI -> 4 kWp PV, synthetic load",
-                       split_days(TR.load_bsrn(p, 2016, 6, 2 * 3600), "payerne"), False))
-    elif not args.no_pkg_data:
-        sys.exit("divert bench: pvlib's BSRN data file is missing: pip install --no-deps -r requirements-bench.txt "
-                 "(make bench-divert does this), or run with --no-pkg-data")
-    p = TR.pkg_file("solarpandas", "sample_data/car_bsrn_2016.parquet")
-    if p:
-        series.append(("carpentras", "real, not tuned on: BSRN Carpentras (FR) May 2016, 1 min GHI -> 4 kWp PV, synthetic load",
-                       split_days(TR.load_bsrn_parquet(p, 2016, 5, 2 * 3600), "carpentras"), False))
-    elif not args.no_pkg_data:
-        sys.exit("divert bench: solarpandas' BSRN Carpentras file is missing: make bench-data installs it "
-                 "(pip install --no-deps --ignore-requires-python solarpandas==0.2.1), or run with --no-pkg-data")
-    p = TR.pkg_file("pvanalytics", "data/serf_east_1min_ac_power.csv")
-    if p:
-        series.append(("serf", "real, not tuned on: NREL SERF east (Golden CO) 2 days, 1 min AC power, synthetic load",
-                       split_days(TR.load_serf(p), "serf"), False))
-    elif not args.no_pkg_data:
-        sys.exit("divert bench: pvanalytics' SERF data file is missing: pip install --no-deps -r requirements-bench.txt")
+    # real data that packages ship, held out (key, title, package, file, loader, how to install)
+    held_out = (
+        ("payerne", "real, not tuned on: BSRN Payerne (CH) June 2016, 1 min GHI -> 4 kWp PV, synthetic load",
+         "pvlib", "data/bsrn-pay0616.dat.gz", lambda p: TR.load_bsrn(p, 2016, 6, 2 * 3600),
+         "pip install --no-deps -r requirements-bench.txt"),
+        ("carpentras", "real, not tuned on: BSRN Carpentras (FR) May 2016, 1 min GHI -> 4 kWp PV, synthetic load",
+         "solarpandas", "sample_data/car_bsrn_2016.parquet", lambda p: TR.load_bsrn_parquet(p, 2016, 5, 2 * 3600),
+         "pip install --no-deps --ignore-requires-python solarpandas==0.2.1"),
+        ("serf", "real, not tuned on: NREL SERF east (Golden CO) 2 days, 1 min AC power, synthetic load",
+         "pvanalytics", "data/serf_east_1min_ac_power.csv", TR.load_serf,
+         "pip install --no-deps -r requirements-bench.txt"),
+    )
+    for key, title, pkg, rel, load, how in held_out:
+        p = TR.pkg_file(pkg, rel)
+        if p:
+            series.append((key, title, split_days(load(p), key), False))
+        elif not args.no_pkg_data:
+            sys.exit("divert bench: %s's data file %s is missing: make bench-data installs it (%s), "
+                     "or run with --no-pkg-data" % (pkg, rel, how))
     for p in args.trace:
         nm = os.path.basename(p).replace(".csv", "")
         series.append((nm, "trace " + p, split_days(TR.load_csv(p), nm), False))

@@ -154,15 +154,22 @@ def test_apply_says_when_the_target_could_not_be_confirmed():
     assert rapi.sent.count("$SC 12 V") == 1
 
 
-def test_a_lost_reply_is_read_back_at_once_and_never_applied_twice():
-    # "$SC 12 V" executed, its reply lost: one $GC read in the same step shows 12, which is
-    # what was asked, so the pilot is known without a second read and nothing is resent
+def _ask_12_over(wire):
+    """A charging controller asked for 12 A, the link doing `wire` to the "$SC 12 V"; one
+    apply() that confirms it. Returns (rapi, model)."""
     mon, rapi, cl, m = _monitor()
     asyncio.run(mon.apply())
     cl.set(1, C.API, {"charge_current": 12})
-    rapi.wire["$SC 12 V"] = ["lose"]
+    rapi.wire["$SC 12 V"] = [wire]
     rapi.sent = []
     assert asyncio.run(mon.apply()) is True
+    return rapi, m
+
+
+def test_a_lost_reply_is_read_back_at_once_and_never_applied_twice():
+    # "$SC 12 V" executed, its reply lost: one $GC read in the same step shows 12, which is
+    # what was asked, so the pilot is known without a second read and nothing is resent
+    rapi, m = _ask_12_over("lose")
     assert rapi.sent == ["$SC 12 V", "$GC"] and m.pilot == 12 and rapi.pilot == 12
 
 
@@ -170,12 +177,7 @@ def test_a_set_that_never_arrived_is_sent_again_once_the_read_back_shows_it():
     # "$SC 12 V" damaged on the way in (the controller never saw it) and the timeout: the
     # read-back shows the old pilot, so the set goes out again in the same step, not at
     # the next round of reads (on a noisy link seconds later)
-    mon, rapi, cl, m = _monitor()
-    asyncio.run(mon.apply())
-    cl.set(1, C.API, {"charge_current": 12})
-    rapi.wire["$SC 12 V"] = ["drop"]
-    rapi.sent = []
-    assert asyncio.run(mon.apply()) is True
+    rapi, m = _ask_12_over("drop")
     assert rapi.sent == ["$SC 12 V", "$GC", "$SC 12 V"] and rapi.pilot == 12 and m.pilot == 12
 
 
