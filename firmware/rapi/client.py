@@ -62,6 +62,7 @@ class RapiClient:
         self.stale = 0
         self.last_ok_ms = None
         self._byte_ms = None  # when the last byte came in
+        self._nbytes = 0  # bytes read so far
         self.boots = 0  # $AB lines seen
         self._ab_ms = None  # when the last one came
         self.last_rx_ms = None  # the last valid line
@@ -78,6 +79,7 @@ class RapiClient:
                 await sleep_ms(20)
                 continue
             self._byte_ms = ticks_ms()
+            self._nbytes += len(data)
             for raw in framer.feed(data):
                 self._dispatch(raw)
 
@@ -160,8 +162,12 @@ class RapiClient:
         await self._w.drain()
         t0 = ticks_ms()
         # waited in slices of READ_MS: a reply whose CR was damaged runs on into the next
-        # line and never completes; its bytes show it came, so the try fails READ_MS after
-        # the last of them, not at the 500 ms timeout (on a noisy link one reply in ten)
+        # line and never completes; its bytes show it came, so the try fails once a whole
+        # slice passed without a byte, not at the 500 ms timeout (on a noisy link one reply
+        # in ten). "A whole slice without a byte", not "READ_MS since the last byte": after
+        # a stall of the loop the bytes may wait in the driver, unread, and the reader gets
+        # its turn during the next slice.
+        seen = -1
         while True:
             try:
                 await wait_for_ms(self._flag.wait(), READ_MS)
@@ -170,9 +176,11 @@ class RapiClient:
                 now = ticks_ms()
                 b = self._byte_ms
                 a = self._ab_ms
-                if (b is not None and ticks_diff(b, t0) >= 0 and self._framer.pending()
-                        and ticks_diff(now, b) >= READ_MS) or \
-                        (a is not None and ticks_diff(a, t0) >= 0 and ticks_diff(now, a) >= AB_MS):
+                quiet = self._nbytes == seen
+                seen = self._nbytes
+                if quiet and ((b is not None and ticks_diff(b, t0) >= 0 and self._framer.pending())
+                              or (a is not None and ticks_diff(a, t0) >= 0
+                                  and ticks_diff(now, a) >= AB_MS)):
                     self._want = 0
                     self._reply = None
                     break
