@@ -11,8 +11,8 @@ from rapi import codec
 
 
 NOSEQ = 256  # _want while a command without an id is in flight: no echoed id matches it
-READ_MS = 20  # a reply line begun must end this soon after its last byte (rapi.md 1.9:
-# the C++ RapiSender's RAPI_READ_TIMEOUT_MS); else its CR was damaged and it never will
+READ_MS = 20  # a reply line begun must not pause longer than this (rapi.md 1.9: the C++
+# RapiSender's RAPI_READ_TIMEOUT_MS); else its CR was damaged and it never ends
 AB_MS = 50  # a controller that announced its restart ($AB) answers within this, or the
 # command was sent while it booted and is lost
 
@@ -61,7 +61,6 @@ class RapiClient:
         self.bad_lines = 0
         self.stale = 0
         self.last_ok_ms = None
-        self._byte_ms = None  # when the last byte came in
         self._nbytes = 0  # bytes read so far
         self.boots = 0  # $AB lines seen
         self._ab_ms = None  # when the last one came
@@ -78,7 +77,6 @@ class RapiClient:
             if not data:
                 await sleep_ms(20)
                 continue
-            self._byte_ms = ticks_ms()
             self._nbytes += len(data)
             for raw in framer.feed(data):
                 self._dispatch(raw)
@@ -158,6 +156,8 @@ class RapiClient:
         self._flag.clear()
         self._want = seq or NOSEQ
         self.sent += 1
+        n0 = self._nbytes  # bytes and restarts from here on answer this command
+        b0 = self.boots
         self._w.write(frame)
         await self._w.drain()
         t0 = ticks_ms()
@@ -174,13 +174,11 @@ class RapiClient:
                 break
             except asyncio.TimeoutError:
                 now = ticks_ms()
-                b = self._byte_ms
-                a = self._ab_ms
-                quiet = self._nbytes == seen
-                seen = self._nbytes
-                if quiet and ((b is not None and ticks_diff(b, t0) >= 0 and self._framer.pending())
-                              or (a is not None and ticks_diff(a, t0) >= 0
-                                  and ticks_diff(now, a) >= AB_MS)):
+                n = self._nbytes
+                quiet = n == seen
+                seen = n
+                if quiet and ((n != n0 and self._framer.pending())
+                              or (self.boots != b0 and ticks_diff(now, self._ab_ms) >= AB_MS)):
                     self._want = 0
                     self._reply = None
                     break

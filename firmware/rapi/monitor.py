@@ -161,12 +161,12 @@ class EvseMonitor:
         self.m.protocol = ln.fields[1]
         return True
 
-    async def _cold(self, fn):
+    async def _cold(self, fn, *args):
         """Run a rare job from rapi/boot.py; the module is dropped after."""
         from rapi import boot
 
         try:
-            return await getattr(boot, fn)(self)
+            return await getattr(boot, fn)(self, *args)
         finally:
             drop("rapi.boot")
 
@@ -198,7 +198,7 @@ class EvseMonitor:
             # made at the controller's own menu (no $SC of ours in between) is followed.
             # One read is enough to act on: on a link this noisy two good reads in a row
             # are rare, and a wrong alarm costs one write of the value already saved.
-            await self._restore_max(v[3])
+            await self._cold("restore_max", v[3])
             return False
         self._sc_v = False
         self.max_known = v[3]
@@ -397,7 +397,10 @@ class EvseMonitor:
                         # a damaged command may have saved a higher maximum: set it back
                         # now, or read back now if the reply was lost, not after two $GC
                         # reads at the next round, which on a noisy link took seconds
-                        await self._cold_sc(amps, n[0] if raised else 0)
+                        if raised:
+                            await self._cold("restore_max", n[0])
+                        else:
+                            await self._cold("read_back_sc", amps)
         if not sent and m.set_retry:
             for b in self._bo.values():
                 if ticks_diff(self.clock(), b[1]) < STICK_MS + (1000 << b[2]):
@@ -406,27 +409,6 @@ class EvseMonitor:
                 m.set("set_retry", "")
         m.commit()
         return self._state_known and self._pilot_known
-
-    async def _restore_max(self, seen):
-        from rapi import boot
-
-        try:
-            await boot.restore_max(self, seen)
-        finally:
-            drop("rapi.boot")
-
-    async def _cold_sc(self, amps, seen):
-        """After an "$SC amps V" the wire damaged: seen > 0 is the raised maximum its reply
-        showed (set it back); 0, the reply was lost (read back at once, rapi/boot.py)."""
-        from rapi import boot
-
-        try:
-            if seen:
-                await boot.restore_max(self, seen)
-            else:
-                await boot.read_back_sc(self, amps)
-        finally:
-            drop("rapi.boot")
 
     # -- the task ------------------------------------------------------------------
     def _check_silent(self):

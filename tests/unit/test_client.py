@@ -3,7 +3,6 @@
 import asyncio
 
 from rapi import codec
-from compat import ticks_ms
 from rapi.client import RapiClient, RapiCorrupt, RapiTimeout
 
 
@@ -129,7 +128,6 @@ def test_a_reply_whose_cr_was_damaged_fails_its_try_without_the_timeout():
     class HalfLine:
         def write(self, frame):
             c._framer.feed(b"$OK 6 32 32")  # the rest, with its CR, damaged away
-            c._byte_ms = ticks_ms()
             c._nbytes += 11
 
         async def drain(self):
