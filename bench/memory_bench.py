@@ -182,12 +182,13 @@ def long_soak(minutes):
     total = heap_total("frozen")
     print("result: %s %s" % ("ok" if r["ok"] else "FAIL", r["why"]))
     if r["lowest"] is not None:
-        print("lowest free %d of %d (%.1f %%); trend of the lowest per cycle %+.0f B/cycle" % (
-            r["lowest"], total, 100.0 * r["lowest"] / total, trend(r["curve"])))
-    print("cycle  lowest free")
-    for c, v in r["curve"]:
+        print("lowest free %d of %d (%.1f %%); trend per cycle: lowest %+.0f B, median %+.0f B" % (
+            r["lowest"], total, 100.0 * r["lowest"] / total, trend(r["curve"]),
+            trend(r["typical"])))
+    print("cycle  lowest free  median free")
+    for (c, v), (_, m) in zip(r["curve"], r["typical"]):
         bar = "#" * int(60 * (v or 0) / total)
-        print("%5d  %8s  %s" % (c, v, bar))
+        print("%5d  %11s  %11s  %s" % (c, v, m, bar))
     print("emoncms posts %s, websocket messages %s, reconnects %s" % (
         r.get("emoncms_posts"), r.get("ws_msgs"), r.get("ws_reconnects")))
     return r["ok"]

@@ -6,7 +6,8 @@ second, MQTT with Home Assistant discovery and a 1 Hz grid feed, Emoncms posting
 and EV plug / charge / unplug cycles, the current shaper fed its house power each second; once per
 run a WiFi scan and a /config save. It records
 the gateway's own heap samples (housekeeping task: a collection every 2 s) and the lowest free
-heap of each cycle."""
+heap of each cycle, and its median (the typical live set: what a leak raises; the lowest sample
+is one moment's transient, several requests and messages in flight at once)."""
 import json
 import os
 import subprocess
@@ -96,7 +97,7 @@ class Soak:
 
     def run(self):
         res = {"form": self.form, "services": self.services, "ok": False, "why": "",
-               "curve": [], "samples": [], "lowest": None, "total": None}
+               "curve": [], "typical": [], "samples": [], "lowest": None, "total": None}
         broker = fake = feeder = rig = None
         wss = []
         try:
@@ -124,6 +125,7 @@ class Soak:
             scanned = saved = False
             for cycle in range(self.cycles):
                 low = None
+                frees = []
                 rig.plug(True)
                 c0 = time.monotonic()
                 while time.monotonic() - c0 < self.cycle_s:
@@ -150,12 +152,15 @@ class Soak:
                     res["samples"].append((round(time.monotonic() - t0, 1), free, used))
                     res["total"] = max(res["total"] or 0, free + used)
                     low = free if low is None else min(low, free)  # this cycle's own samples
+                    frees.append(free)
                     if not scanned and cycle == 0 and phase > 0.5:
                         scanned = rig.get("/scan", timeout=10)[0] == 200
                     if not saved and cycle == 1 and phase > 0.5:
                         saved = rig.post("/config", {"led_brightness": 100 + cycle})[0] == 200
                     time.sleep(1)
                 res["curve"].append((cycle, low))
+                frees.sort()
+                res["typical"].append((cycle, frees[len(frees) // 2] if frees else None))
                 if rig.fw.poll() is not None:
                     res["why"] = "firmware exited %s" % rig.fw.poll()
                     return res
@@ -197,8 +202,8 @@ class Soak:
 
 
 def trend(curve):
-    """Least-squares slope (bytes per cycle) of the lowest free heap per cycle, after the
-    first cycle (warm-up: caches, first connections)."""
+    """Least-squares slope (bytes per cycle) of a per-cycle figure (lowest or median free heap),
+    after the first cycle (warm-up: caches, first connections)."""
     pts = [(c, v) for c, v in curve[1:] if v is not None]
     n = len(pts)
     if n < 2:
@@ -210,19 +215,24 @@ def trend(curve):
 
 
 MIN_FREE_PCT = 20
-TREND_BYTES = 1024  # the lowest free of the last cycle may sit this much below the second's
+# The median free of the last cycle may sit this much below the second's. A leak shows in the
+# median; the lowest sample does not tell one: under make test's load it moved 2.3 KB between
+# cycles (CI, 2026-11-30: 56,736 / 58,192 / 55,920 B) while the medians stay within ~300 B.
+TREND_BYTES = 1024
 
 
 def check(r, total):
     """The soak tests' verdict on a run: no MemoryError, at least MIN_FREE_PCT of the heap free
-    at the lowest point, no downward trend from the second cycle to the last."""
+    at the lowest point, no downward trend of the median free heap from the second cycle to the
+    last."""
     assert r["ok"], "%s/%s: %s\n--- firmware log (tail) ---\n%s" % (
         r["form"], r["services"], r["why"], r.get("log", ""))
     lows = [v for _, v in r["curve"]]
-    print("\n%s, %s: total %d, lowest free %d (%.1f %%), lowest per cycle %s, "
+    meds = [v for _, v in r["typical"]]
+    print("\n%s, %s: total %d, lowest free %d (%.1f %%), lowest per cycle %s, median per cycle %s, "
           "emoncms posts %s, ws messages %s" % (
-              r["form"], r["services"], total, r["lowest"], 100.0 * r["lowest"] / total, lows,
+              r["form"], r["services"], total, r["lowest"], 100.0 * r["lowest"] / total, lows, meds,
               r.get("emoncms_posts"), r.get("ws_msgs")))
     assert r["lowest"] * 100 >= total * MIN_FREE_PCT, "only %d of %d bytes free" % (r["lowest"], total)
-    assert lows[-1] >= lows[1] - TREND_BYTES, "free heap falls from cycle to cycle: %s" % lows
+    assert meds[-1] >= meds[1] - TREND_BYTES, "median free heap falls from cycle to cycle: %s" % meds
     assert r["emoncms_posts"] >= 2 and min(r["ws_msgs"]) > 10
