@@ -1,12 +1,16 @@
 """Quick ablation runs of our divert controller alone (no baselines, no stale test, no plots).
 
-python bench/divert_ablate.py [--set name=int,...] [--offsets 5] [--only KEY,..] [--heldout]
+python bench/divert_ablate.py [--set name=int,...] [--offsets 5] [--only KEY,..] [--heldout] [--losses]
 
 Same simulation, days, offsets and same-rules bound as bench/divert_bench.py; the controller gets the
 tunables given by --set (names in DEFAULTS of firmware/divert/controller.py). One line per trace: net % of
 the same-rules bound (day-wise / continuous), EV-caused import (day-wise / continuous vs the bound's),
 starts and pilot changes per day. By default only the traces the rules are tuned on; the held-out real
 traces (payerne, carpentras, serf) need --heldout, so they are not looked at by accident while tuning.
+--losses adds, per trace, where ours' net value falls short of the same-rules bound (day-wise runs, kWh
+summed over the days, mean over offsets): before ours' first start, while ours is off between two of its
+sessions, after ours' last session ends, while both charge (tracking), and while ours charges and the
+bound does not.
 """
 import argparse
 import multiprocessing
@@ -35,6 +39,35 @@ def _job(a):
     return a, B.simulate("ours", B.SERIES[key]["days"], off, 10, cont)
 
 
+LOSS_PARTS = ("before first start", "off between sessions", "after last session", "tracking",
+              "ours on, bound off")
+
+
+def _losses(a):
+    """(key, offset) -> bound's net minus ours', kWh, split as LOSS_PARTS (day-wise runs)."""
+    key, off = a
+    days = B.SERIES[key]["days"]
+    out = [0.0] * len(LOSS_PARTS)
+    for day, rec in zip(days, B.simulate("ours", days, off, 10, False, keep_amps=True)):
+        ao, ab = rec["amps"], B.bound_same_rules(day)
+        on = [i for i, x in enumerate(ao) if x > 0]
+        first, last = (on[0], on[-1]) if on else (len(ao), -1)
+        for i in range(len(ao)):
+            s, v = max(0.0, day.solar[i] - day.load[i]), day.vrms[i]
+            po, pb = ao[i] * v, ab[i] * v
+            d = (min(pb, s) - max(0.0, pb - s)) - (min(po, s) - max(0.0, po - s))
+            if ab[i] > 0 and ao[i] == 0:
+                part = 0 if i < first else (1 if i < last else 2)
+            elif ab[i] > 0:
+                part = 3
+            elif ao[i] > 0:
+                part = 4
+            else:
+                continue
+            out[part] += d / 3.6e6
+    return key, out
+
+
 def _bound(key):
     return B._total([d["same_rules"] for d in B.bounds_for(B.SERIES[key]["days"])])
 
@@ -46,6 +79,7 @@ def main(argv=None):
     ap.add_argument("--only", default=TUNED)
     ap.add_argument("--heldout", action="store_true", help="allow payerne, carpentras and serf")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--losses", action="store_true", help="where ours falls short of the bound")
     a = ap.parse_args(argv)
     for kv in filter(None, a.set.split(",")):
         k, v = kv.split("=")
@@ -74,6 +108,10 @@ def main(argv=None):
         for (k, o, c), r in pool.imap_unordered(_job, jobs):
             res[k][c].append(r)
         bounds = dict(zip(keys, pool.map(_bound, keys)))
+        loss = {k: [0.0] * len(LOSS_PARTS) for k in keys}
+        if a.losses:
+            for k, parts in pool.imap_unordered(_losses, [(k, o) for k in keys for o in offs]):
+                loss[k] = [x + y / len(offs) for x, y in zip(loss[k], parts)]
     tot = [0.0, 0.0, 0.0]
     for k in keys:
         bt = bounds[k]
@@ -87,6 +125,10 @@ def main(argv=None):
             k, 100 * d["net_kwh"] / bt["net_kwh"], 100 * c["net_kwh"] / bt["net_kwh"], d["import_kwh"],
             c["import_kwh"], bt["import_kwh"], d["starts_per_day"], c["starts_per_day"], d["changes_per_day"],
             c["changes_per_day"]))
+        if a.losses:
+            print("%-12s short of the bound by %.2f kWh: %s" % (
+                "", bt["net_kwh"] - d["net_kwh"],
+                ", ".join("%s %.2f" % (n, x) for n, x in zip(LOSS_PARTS, loss[k]))))
     print("%-12s net %5.1f / %5.1f %%  (%d offsets; tunables %s)" % (
         "total", 100 * tot[0] / tot[2], 100 * tot[1] / tot[2], len(offs), TUNE or "defaults"))
 
