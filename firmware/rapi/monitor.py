@@ -96,12 +96,8 @@ class EvseMonitor:
         elif ln.name == "AB":
             print("rapi: controller boot", ln.fields)
             m.boots += 1
-            self._need_boot = True
             self.hb_armed = False
-            self._pilot_known = False
-            self._state_known = False
-            self._sv_mv = 0
-            self._bo = {}  # what the controller did before its restart says nothing now
+            self._forget()
             self._wake.set()
         elif ln.name == "ST":  # legacy async state
             self._state_known = False
@@ -428,11 +424,16 @@ class EvseMonitor:
         m.set("evse_connected", False)
         m.set("amp_ma", 0)
         m.commit()
+        self._forget()  # a silence may be a reboot
+        self.rapi.forget_ids()
+
+    def _forget(self):
+        """The controller restarted, or may have: read it out again; nothing known of its
+        state, pilot or voltage, and its refusals from before say nothing now (no backoff)."""
         self._need_boot = True
         self._state_known = self._pilot_known = False
         self._sv_mv = 0
-        self._bo = {}  # it may come back rebooted: no backoff from before
-        self.rapi.forget_ids()
+        self._bo = {}
 
     async def _quiet(self, ms):
         """Wait before the next probe; as soon as the controller is heard from (a reply to a

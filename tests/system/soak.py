@@ -124,7 +124,6 @@ class Soak:
             t0 = time.monotonic()
             scanned = saved = False
             for cycle in range(self.cycles):
-                low = None
                 frees = []
                 rig.plug(True)
                 c0 = time.monotonic()
@@ -151,15 +150,14 @@ class Soak:
                     free, used = st["free_heap"], st["heap_used"]
                     res["samples"].append((round(time.monotonic() - t0, 1), free, used))
                     res["total"] = max(res["total"] or 0, free + used)
-                    low = free if low is None else min(low, free)  # this cycle's own samples
-                    frees.append(free)
+                    frees.append(free)  # this cycle's own samples
                     if not scanned and cycle == 0 and phase > 0.5:
                         scanned = rig.get("/scan", timeout=10)[0] == 200
                     if not saved and cycle == 1 and phase > 0.5:
                         saved = rig.post("/config", {"led_brightness": 100 + cycle})[0] == 200
                     time.sleep(1)
-                res["curve"].append((cycle, low))
                 frees.sort()
+                res["curve"].append((cycle, frees[0] if frees else None))
                 res["typical"].append((cycle, frees[len(frees) // 2] if frees else None))
                 if rig.fw.poll() is not None:
                     res["why"] = "firmware exited %s" % rig.fw.poll()
