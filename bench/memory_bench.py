@@ -182,10 +182,10 @@ def long_soak(minutes):
     total = heap_total("frozen")
     print("result: %s %s" % ("ok" if r["ok"] else "FAIL", r["why"]))
     if r["lowest"] is not None:
-        print("lowest free %d of %d (%.1f %%); trend per cycle: lowest %+.0f B, median %+.0f B" % (
+        print("lowest free %d of %d (%.1f %%); trend per cycle: lowest free %+.0f B, median used %+.0f B" % (
             r["lowest"], total, 100.0 * r["lowest"] / total, trend(r["curve"]),
             trend(r["typical"])))
-    print("cycle  lowest free  median free")
+    print("cycle  lowest free  median used")
     for (c, v), (_, m) in zip(r["curve"], r["typical"]):
         bar = "#" * int(60 * (v or 0) / total)
         print("%5d  %11s  %11s  %s" % (c, v, m, bar))
