@@ -48,8 +48,9 @@ def _losses(a):
     key, off = a
     days = B.SERIES[key]["days"]
     out = [0.0] * len(LOSS_PARTS)
-    for day, rec in zip(days, B.simulate("ours", days, off, 10, False, keep_amps=True)):
-        ao, ab = rec["amps"], B.bound_same_rules(day)
+    bound = B.bound_amps(days)
+    for d, (day, rec) in enumerate(zip(days, B.simulate("ours", days, off, 10, False, keep_amps=True))):
+        ao, ab = rec["amps"], bound[d]
         on = [i for i, x in enumerate(ao) if x > 0]
         first, last = (on[0], on[-1]) if on else (len(ao), -1)
         for i in range(len(ao)):

@@ -219,9 +219,24 @@ def _surplus(day):
     return [max(0.0, s - l) for s, l in zip(day.solar, day.load)]
 
 
-def bound_unconstrained(day):
-    """Best single contiguous session of the day with perfect knowledge, lambda = 1 rounding, no EV lag
-    (divert.md 6.3: Kadane over per-second values min(P,S) - max(0,P-S))."""
+def _best_run(vals, lo, hi, step):
+    """Kadane from lo towards hi (step +1 or -1): per index, the best sum of a run lying between lo
+    and that index, and the run's (first, last)."""
+    out = []
+    best, cur, cs, run = 0.0, 0.0, lo, None
+    for i in range(lo, hi, step):
+        if cur <= 0:
+            cur, cs = 0.0, i
+        cur += vals[i]
+        if cur > best:
+            best, run = cur, (min(cs, i), max(cs, i))
+        out.append((best, run))
+    return out
+
+
+def bound_unconstrained(day, sessions=1):
+    """The best sessions of the day (one, or two apart) with perfect knowledge, lambda = 1 rounding, no
+    EV lag (divert.md 6.3: Kadane over per-second values min(P,S) - max(0,P-S)). Returns the amps."""
     n = len(day.solar)
     S = _surplus(day)
     vals = [0.0] * n
@@ -235,25 +250,31 @@ def bound_unconstrained(day):
         p = i_a * v
         pe[i] = p
         vals[i] = min(p, S[i]) - max(0.0, p - S[i])
-    best, cur, cs, bs, be = 0.0, 0.0, 0, 0, -1
-    for i in range(n):
-        if cur <= 0:
-            cur, cs = 0.0, i
-        cur += vals[i]
-        if cur > best:
-            best, bs, be = cur, cs, i
+    fwd = _best_run(vals, 0, n, 1)
+    best, runs = fwd[-1][0] if n else 0.0, [fwd[-1][1]] if n else []
+    if sessions > 1 and n > 1:
+        bwd = _best_run(vals, n - 1, -1, -1)[::-1]  # bwd[i]: best run within [i, n)
+        for i in range(n - 1):
+            v = fwd[i][0] + bwd[i + 1][0]
+            if v > best + 1e-9 and fwd[i][1] and bwd[i + 1][1]:
+                best, runs = v, [fwd[i][1], bwd[i + 1][1]]
     amps = [0.0] * n
-    for i in range(bs, be + 1):
-        amps[i] = pe[i] / day.vrms[i]
+    for r in runs:
+        if r is None:
+            continue
+        for i in range(r[0], r[1] + 1):
+            amps[i] = pe[i] / day.vrms[i]
     return amps
 
 
-def bound_same_rules(day, max_changes=MAX_CHANGES, block=60):
-    """Clairvoyant controller under the seed's rules and our caps: one session a day that may only start
-    where the surplus is >= 6 A, a whole-amp pilot in [6, 32] A that changes at most max_changes times,
-    no pause until the session ends. Exact dynamic programme over (level, changes used) on 60 s blocks
-    (the traces step once a minute, so within a block the best level is constant; on finer traces this
-    restricts changes to minute boundaries). No EV lag, like the unconstrained bound."""
+def bound_same_rules(day, max_changes=MAX_CHANGES, block=60, sessions=1):
+    """Clairvoyant controller under the seed's rules and our caps: sessions that may only start where
+    the surplus is >= 6 A, a whole-amp pilot in [6, 32] A that changes at most max_changes times a day
+    (all sessions together), no pause until a session ends; at most `sessions` (1 or 2) sessions, the
+    second at least one block after the first has ended. Exact dynamic programme over (level, changes
+    used) on 60 s blocks (the traces step once a minute, so within a block the best level is constant;
+    on finer traces this restricts changes to minute boundaries). No EV lag, like the unconstrained
+    bound. Returns the per-second amps."""
     import numpy as np
 
     S = np.array(_surplus(day))
@@ -271,50 +292,81 @@ def bound_same_rules(day, max_changes=MAX_CHANGES, block=60):
     C = max_changes
     NL = len(levels)
     neg = -1e18
-    on = np.full((C + 1, NL), neg)
-    choice = np.zeros((nb, C + 1, NL), dtype=np.int8)  # 0 stay, 1 change, 2 start
-    argp = np.zeros((nb, C + 1), dtype=np.int16)
-    best, end = 0.0, None
-    for b in range(nb):
-        stay = on
-        chg = np.full((C + 1, NL), neg)
+    rows = np.arange(C + 1)
+
+    def advance(on, b, start):
+        """One block of a session: stay, change (one more of the budget) or start (from `start`,
+        value so far per changes used, or None)."""
         am = on.argmax(axis=1)
-        mx = on[np.arange(C + 1), am]
+        mx = on[rows, am]
+        prev = on.copy()
+        ch = np.zeros((C + 1, NL), dtype=np.int8)  # 0 stay, 1 change, 2 start
+        chg = np.full((C + 1, NL), neg)
         chg[1:] = mx[:-1, None]
-        argp[b, 1:] = am[:-1]
-        prev = stay
-        ch = np.zeros((C + 1, NL), dtype=np.int8)
         better = chg > prev
         prev = np.where(better, chg, prev)
         ch[better] = 1
-        if startable[b]:
-            st = np.full((C + 1, NL), neg)
-            st[0] = 0.0
+        if start is not None and startable[b]:
+            st = np.repeat(start[:, None], NL, axis=1)
             better = st > prev
             prev = np.where(better, st, prev)
             ch[better] = 2
-        choice[b] = ch
-        on = prev + val[b][None, :]
-        on[on < neg / 2] = neg
-        k = on.argmax()
-        if on.flat[k] > best:
-            best = on.flat[k]
-            end = (b, k // NL, k % NL)
+        nxt = prev + val[b][None, :]
+        nxt[nxt < neg / 2] = neg
+        src = np.zeros(C + 1, dtype=np.int16)  # level before a change that made c changes
+        src[1:] = am[:-1]
+        return nxt, ch, src
+
+    first_start = np.full(C + 1, neg)
+    first_start[0] = 0.0
+    on1 = np.full((C + 1, NL), neg)
+    on2 = np.full((C + 1, NL), neg)
+    mid = np.full(C + 1, neg)  # off after the first session, per changes used
+    ch1 = np.zeros((nb, C + 1, NL), dtype=np.int8)
+    ap1 = np.zeros((nb, C + 1), dtype=np.int16)
+    ch2 = np.zeros((nb, C + 1, NL), dtype=np.int8)
+    ap2 = np.zeros((nb, C + 1), dtype=np.int16)
+    mids = np.full((nb, C + 1), -1, dtype=np.int16)  # level the first session ended at, -1: was off
+    best, end = 0.0, None
+    for b in range(nb):
+        if sessions > 1:
+            n_on2, ch2[b], ap2[b] = advance(on2, b, mid)
+            # off in block b: stay off, or the first session ended after block b - 1
+            am = on1.argmax(axis=1)
+            e = on1[rows, am]
+            take = e > mid
+            mids[b] = np.where(take, am, -1)
+            mid = np.where(take, e, mid)
+            on2 = n_on2
+        on1, ch1[b], ap1[b] = advance(on1, b, first_start)
+        for s, on in ((1, on1), (2, on2)):
+            k = on.argmax()
+            if on.flat[k] > best:
+                best = on.flat[k]
+                end = (s, b, k // NL, k % NL)
     amps = [0.0] * n
     if end is None:
         return amps
-    b, c, li = end
+    s, b, c, li = end
     while b >= 0:
         lo, hi = b * block, min(n, b * block + block)
         for i in range(lo, hi):
             amps[i] = float(levels[li])
-        ch = choice[b, c, li]
-        if ch == 2:
-            break
+        ch = (ch1 if s == 1 else ch2)[b, c, li]
         if ch == 1:
-            li = int(argp[b, c])
+            li = int((ap1 if s == 1 else ap2)[b, c])
             c -= 1
-        b -= 1
+            b -= 1
+        elif ch == 2 and s == 2:
+            b -= 1  # off in block b - 1 (mid): walk back to where the first session ended
+            while mids[b, c] < 0:
+                b -= 1
+            li = int(mids[b, c])
+            s, b = 1, b - 1
+        elif ch == 2:
+            break
+        else:
+            b -= 1
     return amps
 
 
@@ -462,16 +514,43 @@ def metrics(day, amps, a=0, b=None):
     return {"surplus_kwh": sur * k, "capture_kwh": cap * k, "import_kwh": imp * k, "below6_min": below / 60.0}
 
 
+def _starts(amps):
+    return sum(1 for i in range(len(amps)) if amps[i] and (i == 0 or not amps[i - 1]))
+
+
+def bound_amps(days, bound=None):
+    """A bound's per-second amps for each day of a trace (the same-rules bound unless `bound` says
+    otherwise). Every day may have one session; int(0.2 * days) of them (the days where it gains most)
+    a second one, so that its starts stay within the 1.2-a-day cap averaged over the trace, as ours'
+    are judged."""
+    bound = bound or bound_same_rules
+    one = [bound(day) for day in days]
+    extra = len(days) // 5
+    if not extra:
+        return one
+    gains = []
+    for d, day in enumerate(days):
+        two = bound(day, sessions=2)
+        m1, m2 = metrics(day, one[d]), metrics(day, two)
+        g = (m2["capture_kwh"] - m2["import_kwh"]) - (m1["capture_kwh"] - m1["import_kwh"])
+        if _starts(two) > 1 and g > 1e-9:
+            gains.append((g, d, two))
+    gains.sort(key=lambda x: -x[0])
+    for g, d, two in gains[:extra]:
+        one[d] = two
+    return one
+
+
 def bounds_for(days):
     out = []
-    for day in days:
+    same = bound_amps(days)
+    free = bound_amps(days, bound_unconstrained)
+    for d, day in enumerate(days):
         r = {}
-        for key, fn in (("unconstrained", bound_unconstrained), ("same_rules", bound_same_rules)):
-            amps = fn(day)
+        for key, amps in (("unconstrained", free[d]), ("same_rules", same[d])):
             m = metrics(day, amps)
-            st = 1 if any(amps) else 0
             ch = sum(1 for i in range(1, len(amps)) if amps[i] and amps[i - 1] and amps[i] != amps[i - 1])
-            m.update(starts=st, changes=ch, reversals=0, night_import_kwh=0.0)
+            m.update(starts=_starts(amps), changes=ch, reversals=0, night_import_kwh=0.0)
             r[key] = m
         out.append(r)
     return out
@@ -633,6 +712,7 @@ def summarise(key, res, n_off):
             row[nm] = x["capture_kwh"] - x["import_kwh"]
         row["same_rules"] = b[d]["same_rules"]["capture_kwh"] - b[d]["same_rules"]["import_kwh"]
         row["unconstrained"] = b[d]["unconstrained"]["capture_kwh"] - b[d]["unconstrained"]["import_kwh"]
+        row["sessions"] = {k: max(1, b[d][k]["starts"]) for k in ("same_rules", "unconstrained")}
         per_day.append(row)
     st = {}
     for nm in CTRL_NAMES:
@@ -799,8 +879,9 @@ def plot(key, s, feed_s):
     for nm in CTRL_NAMES:
         recs = simulate(nm, [day], 0, feed_s, False, keep_amps=True)
         curves[nm] = recs[0]["amps"]
-    curves["same-rules bound"] = bound_same_rules(day)
-    curves["unconstrained"] = bound_unconstrained(day)
+    ses = pd[worst]["sessions"]  # as judged: a second session on some days (bound_amps)
+    curves["same-rules bound"] = bound_same_rules(day, sessions=ses["same_rules"])
+    curves["unconstrained"] = bound_unconstrained(day, sessions=ses["unconstrained"])
     fig, ax = plt.subplots(3, 1, figsize=(12, 9.5), gridspec_kw={"height_ratios": [1, 1.2, 1.2]})
     x = range(1, len(pd) + 1)
     w = 0.2

@@ -85,3 +85,89 @@ def test_same_rules_bound_obeys_its_rules():
     assert _value(day, amps) <= _value(day, B.bound_same_rules(day, max_changes=30)) + 1e-9
     # and the unconstrained bound (any start, per-second levels) is never below it
     assert _value(day, amps) <= _value(day, B.bound_unconstrained(day)) + 1e-9
+
+
+def _brute_sessions(surplus_a, max_changes, sessions, max_a):
+    # every assignment of off / a level to each block: at most `sessions` runs of charging, each
+    # starting where S >= 6 A, at most max_changes level changes inside the runs in all
+    best = 0.0
+    for seq in itertools.product([0] + list(range(6, max_a + 1)), repeat=len(surplus_a)):
+        runs = ch = 0
+        ok = True
+        for i, lv in enumerate(seq):
+            if lv and (i == 0 or not seq[i - 1]):
+                runs += 1
+                ok = ok and surplus_a[i] >= 6
+            elif lv and seq[i - 1] != lv:
+                ch += 1
+        if not ok or runs > sessions or ch > max_changes:
+            continue
+        v = sum(min(lv, 2 * s - lv) * V * 60 for lv, s in zip(seq, surplus_a) if lv)
+        best = max(best, v / 3.6e6)
+    return best
+
+
+def test_two_session_bound_matches_brute_force(monkeypatch):
+    monkeypatch.setattr(B, "MAX_A", 10)  # levels 6-10: small enough to enumerate
+    rnd = random.Random(11)
+    for _ in range(25):
+        sur = [rnd.choice((0, 1, 3, 6, 7, 9, 10)) for _ in range(rnd.randint(3, 6))]
+        for mc in (0, 1, 2):
+            day = _day(sur)
+            for sessions in (1, 2):
+                amps = B.bound_same_rules(day, max_changes=mc, sessions=sessions)
+                want = _brute_sessions(sur, mc, sessions, 10)
+                assert abs(_value(day, amps) - want) < 1e-9, (sur, mc, sessions)
+                assert B._starts(amps) <= sessions
+
+
+def test_second_sessions_go_to_the_days_that_gain_most_within_the_cap():
+    # 10 days: a sunny morning, a dull hour, a shorter sunny spell; how much the spell is worth grows
+    # with the day's number, so the two extra sessions (10 // 5) must go to the last two days
+    days = []
+    for k in range(10):
+        days.append(_day([10] * 60 + [0] * 60 + [7 + k * 0.3] * (5 + 3 * k)))
+    amps = B.bound_amps(days)
+    starts = [B._starts(a) for a in amps]
+    assert starts == [1] * 8 + [2, 2], starts
+    assert sum(starts) <= 1.2 * len(days)
+    # fewer than five days: no second session anywhere (int(0.2 * 4) = 0)
+    assert [B._starts(a) for a in B.bound_amps(days[:4])] == [1] * 4
+
+
+def test_two_unconstrained_sessions_match_brute_force():
+    rnd = random.Random(3)
+    for _ in range(40):
+        sur = [rnd.choice((0, 1, 3, 6, 8, 11)) for _ in range(rnd.randint(2, 9))]
+        day = _day(sur, block=1)
+        amps = B.bound_unconstrained(day)
+        want1 = want2 = 0.0
+        vals = []
+        for i in range(len(sur)):
+            lv = min(B.MAX_A, max(6, int(sur[i] + 0.5) if sur[i] % 1 != 0.5 else int(sur[i])))
+            vals.append(min(lv, 2 * sur[i] - lv))
+        for a in range(len(sur)):
+            for b in range(a, len(sur)):
+                one = sum(vals[a:b + 1])
+                want1 = max(want1, one)
+                for c in range(b + 2, len(sur)):
+                    for d in range(c, len(sur)):
+                        want2 = max(want2, one + sum(vals[c:d + 1]))
+        k = V / 3.6e6
+        assert abs(_value(day, amps) - want1 * k) < 1e-9, sur
+        two = B.bound_unconstrained(day, sessions=2)
+        assert abs(_value(day, two) - max(want1, want2) * k) < 1e-9, sur
+        assert B._starts(two) <= 2
+
+
+def test_pooled_bounds_stay_upper_bounds():
+    # over a trace the unconstrained bound (its own second sessions pooled the same way) is above
+    # the same-rules one (each may give its second sessions to other days)
+    rnd = random.Random(4)
+    days = [_day([max(0, int(8 + 5 * rnd.uniform(-1, 1))) for _ in range(60)]) for _ in range(10)]
+    net = {"unconstrained": 0.0, "same_rules": 0.0}
+    for b in B.bounds_for(days):
+        for k in net:
+            net[k] += b[k]["capture_kwh"] - b[k]["import_kwh"]
+    assert sum(b["same_rules"]["starts"] for b in B.bounds_for(days)) <= 12
+    assert net["unconstrained"] >= net["same_rules"] - 1e-9 and net["same_rules"] > 0, net
