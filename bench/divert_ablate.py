@@ -48,15 +48,14 @@ def _losses(a):
     key, off = a
     days = B.SERIES[key]["days"]
     out = [0.0] * len(LOSS_PARTS)
-    bound = B.bound_amps(days)
-    for d, (day, rec) in enumerate(zip(days, B.simulate("ours", days, off, 10, False, keep_amps=True))):
-        ao, ab = rec["amps"], bound[d]
+    recs = B.simulate("ours", days, off, 10, False, keep_amps=True)
+    for day, rec, ab in zip(days, recs, B.bound_amps(days)):
+        ao = rec["amps"]
         on = [i for i, x in enumerate(ao) if x > 0]
         first, last = (on[0], on[-1]) if on else (len(ao), -1)
         for i in range(len(ao)):
             s, v = max(0.0, day.solar[i] - day.load[i]), day.vrms[i]
-            po, pb = ao[i] * v, ab[i] * v
-            d = (min(pb, s) - max(0.0, pb - s)) - (min(po, s) - max(0.0, po - s))
+            gap = B.net_w(ab[i] * v, s) - B.net_w(ao[i] * v, s)
             if ab[i] > 0 and ao[i] == 0:
                 part = 0 if i < first else (1 if i < last else 2)
             elif ab[i] > 0:
@@ -65,7 +64,7 @@ def _losses(a):
                 part = 4
             else:
                 continue
-            out[part] += d / 3.6e6
+            out[part] += gap / 3.6e6
     return key, out
 
 

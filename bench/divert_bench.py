@@ -219,6 +219,11 @@ def _surplus(day):
     return [max(0.0, s - l) for s, l in zip(day.solar, day.load)]
 
 
+def net_w(p, s):
+    """Net value rate of charging at p W with s W of surplus: captured minus EV-caused import."""
+    return min(p, s) - max(0.0, p - s)
+
+
 def _best_run(vals, lo, hi, step):
     """Kadane from lo towards hi (step +1 or -1): per index, the best sum of a run lying between lo
     and that index, and the run's (first, last)."""
@@ -249,9 +254,10 @@ def bound_unconstrained(day, sessions=1):
         i_a = min(MAX_A, max(6, i_a))
         p = i_a * v
         pe[i] = p
-        vals[i] = min(p, S[i]) - max(0.0, p - S[i])
+        vals[i] = net_w(p, S[i])
     fwd = _best_run(vals, 0, n, 1)
-    best, runs = fwd[-1][0] if n else 0.0, [fwd[-1][1]] if n else []
+    best, run = fwd[-1] if n else (0.0, None)
+    runs = [run]
     if sessions > 1 and n > 1:
         bwd = _best_run(vals, n - 1, -1, -1)[::-1]  # bwd[i]: best run within [i, n)
         for i in range(n - 1):
@@ -259,9 +265,7 @@ def bound_unconstrained(day, sessions=1):
             if v > best + 1e-9 and fwd[i][1] and bwd[i + 1][1]:
                 best, runs = v, [fwd[i][1], bwd[i + 1][1]]
     amps = [0.0] * n
-    for r in runs:
-        if r is None:
-            continue
+    for r in filter(None, runs):
         for i in range(r[0], r[1] + 1):
             amps[i] = pe[i] / day.vrms[i]
     return amps

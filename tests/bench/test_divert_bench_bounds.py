@@ -142,10 +142,7 @@ def test_two_unconstrained_sessions_match_brute_force():
         day = _day(sur, block=1)
         amps = B.bound_unconstrained(day)
         want1 = want2 = 0.0
-        vals = []
-        for i in range(len(sur)):
-            lv = min(B.MAX_A, max(6, int(sur[i] + 0.5) if sur[i] % 1 != 0.5 else int(sur[i])))
-            vals.append(min(lv, 2 * sur[i] - lv))
+        vals = [min(lv, 2 * a - lv) for a, lv in ((a, min(B.MAX_A, max(6, a))) for a in sur)]  # whole amps
         for a in range(len(sur)):
             for b in range(a, len(sur)):
                 one = sum(vals[a:b + 1])

@@ -159,9 +159,8 @@ class Soak:
                     if not saved and cycle == 1 and phase > 0.5:
                         saved = rig.post("/config", {"led_brightness": 100 + cycle})[0] == 200
                     time.sleep(1)
-                frees.sort()
                 useds.sort()
-                res["curve"].append((cycle, frees[0] if frees else None))
+                res["curve"].append((cycle, min(frees) if frees else None))
                 res["typical"].append((cycle, useds[len(useds) // 2] if useds else None))
                 if rig.fw.poll() is not None:
                     res["why"] = "firmware exited %s" % rig.fw.poll()
