@@ -166,16 +166,23 @@ def load_bsrn(path, year, month, tz_s):
     return _with_load(rows, tz_s, seed=year * 100 + month)
 
 
-def load_bsrn_parquet(path, year, month, tz_s):
+_PARQUET = {}  # path -> (times, ghis): the year is read once for all its months
+
+
+def load_bsrn_parquet(path, year, month, tz_s, max_missing=30):
     """solarpandas `sample_data/car_bsrn_2016.parquet`: BSRN Carpentras (FR), every minute of 2016,
     GHI in W/m2 (1-min means, stamped at the middle of the minute, UTC; missing values are nulls).
     Read with pyarrow only (no pandas). The same treatment as load_bsrn: one month, daylight rows only
-    (first to last minute of each UTC day with GHI >= 5 W/m2), a missing minute held from the one before."""
-    import pyarrow.parquet as pq  # bench-only (requirements-bench.txt)
+    (first to last minute of each UTC day with GHI >= 5 W/m2), a missing minute held from the one before.
+    A day with more than max_missing daytime minutes missing is left out: holding one value for half an
+    hour would invent a calm sky (2016 has six such days, all in September to November)."""
+    if path not in _PARQUET:
+        import pyarrow.parquet as pq  # bench-only (requirements-bench.txt)
 
-    tab = pq.read_table(path, columns=["time", "ghi"])
-    times = tab.column("time").cast("int64").to_pylist()  # microseconds since the epoch, UTC
-    ghis = tab.column("ghi").to_pylist()
+        tab = pq.read_table(path, columns=["time", "ghi"])
+        # microseconds since the epoch, UTC
+        _PARQUET[path] = (tab.column("time").cast("int64").to_pylist(), tab.column("ghi").to_pylist())
+    times, ghis = _PARQUET[path]
     lo = calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0))
     hi = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0, 0, 0, 0))
     per_day = {}
@@ -190,6 +197,8 @@ def load_bsrn_parquet(path, year, month, tz_s):
         if not lit:
             continue
         a, b = min(lit), max(lit)
+        if sum(1 for t, g in vals if a <= t <= b and g is None) > max_missing:
+            continue
         last = 0.0
         for t, g in vals:
             if g is None:
