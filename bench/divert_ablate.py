@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 import divert_bench as B  # noqa: E402
 from divert.controller import DivertController, MODE_ECO  # noqa: E402
 
-TUNED = "shared,stress,fast_clouds,clear,overcast"
+TUNED = "shared,stress,fast_clouds,clear,overcast,winter"
 HELD_OUT = ("payerne", "carpentras", "serf")
 TUNE = {}
 

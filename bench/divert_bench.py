@@ -636,6 +636,8 @@ def load_series(args):
                    split_days(TR.synthetic("clear", 7, seed=12), "clear"), True))
     series.append(("overcast", "synthetic: a week of overcast with short breaks (10 s)",
                    split_days(TR.synthetic("overcast", 7, seed=13), "overcast"), True))
+    series.append(("winter", "synthetic: a winter week: short days, each clear, cumulus or overcast (10 s)",
+                   split_days(TR.synthetic("winter", 7, seed=14), "winter"), True))
     # real data that packages ship, held out (key, title, package, file, loader, how to install)
     held_out = (
         ("payerne", "real, not tuned on: BSRN Payerne (CH) June 2016, 1 min GHI -> 4 kWp PV, synthetic load",

@@ -247,23 +247,30 @@ def _clear(t_tod, rise, sset, peak):
 def synthetic(kind, days=7, seed=1):
     """kind: 'fast_clouds' (cumulus: 20 s - 6 min passages, PV to 15-40 %, varying density per day),
     'clear' (clear days from winter to summer: 8-16 h of daylight, 1.6-3.6 kW peak),
-    'overcast' (a week of overcast, PV 8-30 % of clear with slow drift, short sunny breaks; one sunny afternoon).
+    'overcast' (a week of overcast, PV 8-30 % of clear with slow drift, short sunny breaks; one sunny afternoon),
+    'winter' (short days, 8.5-9.5 h, 1.4-2.1 kW peak: about what 4 kWp on the horizontal gets from the
+    December-January sun at 44-47 N; each day drawn clear, cumulus or overcast as above).
     10 s rows, daylight only, synthetic house load. Deterministic."""
     rnd = random.Random(seed * 7919 + len(kind))
     rows = []
     t_base = 1700000000 - 1700000000 % 86400  # a midnight (UTC = local here)
     for d in range(days):
+        dk = kind
         if kind == "clear":
             frac = d / float(max(1, days - 1))
             day_len = 8 * 3600 + int(8 * 3600 * frac)
             peak = 1600 + 2000 * frac
+        elif kind == "winter":
+            dk = rnd.choice(("clear", "fast_clouds", "overcast"))
+            day_len = rnd.randint(17, 19) * 1800
+            peak = rnd.uniform(1400, 2100)
         else:
             day_len = rnd.randint(12, 15) * 3600
             peak = rnd.uniform(3000, 3600)
         rise = 13 * 3600 - day_len // 2
         sset = rise + day_len
         clouds = []
-        if kind == "fast_clouds":
+        if dk == "fast_clouds":
             gap_hi = rnd.choice((300, 900, 1800))
             t = rise + 1200
             while t < sset:
@@ -273,7 +280,7 @@ def synthetic(kind, days=7, seed=1):
                 t += dur
         level = rnd.uniform(0.08, 0.3)
         drift = []
-        if kind == "overcast":
+        if dk == "overcast":
             t = rise
             while t < sset:
                 dur = rnd.randint(1200, 5400)
@@ -282,12 +289,12 @@ def synthetic(kind, days=7, seed=1):
             for _ in range(rnd.randint(0, 4)):
                 a = rnd.randint(rise + 3600, sset - 3600)
                 clouds.append((a, a + rnd.randint(300, 1200), -1.0))  # sunny break
-            if d == 3:
+            if d == 3 and kind == "overcast":
                 clouds.append((13 * 3600, sset, -1.0))
         for tod in range(rise, sset, 10):
             pv = min(INV_W, _clear(tod, rise, sset, peak))
             k = 1.0
-            if kind == "overcast":
+            if dk == "overcast":
                 k = level
                 for a, b, x in drift:
                     if a <= tod < b:
