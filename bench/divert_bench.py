@@ -607,7 +607,7 @@ def _job(args):
     if what == "bounds":
         return args, bounds_for(days)
     if what == "stale":
-        day = max(days, key=lambda d: sum(d.solar))  # the sunniest day: a session is surely running at noon
+        day = max(days, key=lambda d: sum(d.solar))  # the sunniest day (if no session runs at its noon: n/a)
         return args, {nm: stale_test(nm, day, offset, feed_s) for nm in CTRL_NAMES}
     return args, simulate(what, days, offset, feed_s, continuous)
 
