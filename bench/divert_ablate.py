@@ -1,12 +1,13 @@
 """Quick ablation runs of our divert controller alone (no baselines, no stale test, no plots).
 
-python bench/divert_ablate.py [--set name=int,...] [--offsets 5] [--only KEY,..] [--heldout] [--losses]
+python bench/divert_ablate.py [--set name=int,...] [--offsets 5] [--only KEY,..|year] [--heldout] [--losses]
 
 Same simulation, days, offsets and same-rules bound as bench/divert_bench.py; the controller gets the
 tunables given by --set (names in DEFAULTS of firmware/divert/controller.py). One line per trace: net % of
 the same-rules bound (day-wise / continuous), EV-caused import (day-wise / continuous vs the bound's),
 starts and pilot changes per day. By default only the traces the rules are tuned on; the held-out real
-traces (payerne, carpentras, serf) need --heldout, so they are not looked at by accident while tuning.
+traces (payerne, carpentras, serf; `--only year`: the twelve Carpentras months of bench-divert-year) need
+--heldout, so they are not looked at by accident while tuning.
 --losses adds, per trace, where ours' net value falls short of the same-rules bound (day-wise runs, kWh
 summed over the days, mean over offsets): before ours' first start, while ours is off between two of its
 sessions, after ours' last session ends, while both charge (tracking), and while ours charges and the
@@ -87,17 +88,22 @@ def main(argv=None):
     DivertController(**TUNE)  # unknown names fail here (ValueError)
     B.CONTROLLERS["ours"] = Tuned
     keys = a.only.split(",")
-    if not a.heldout and set(keys) & set(HELD_OUT):
-        sys.exit("divert_ablate: payerne, carpentras and serf are held out; pass --heldout to run them")
+    year = any(k == "year" or k.startswith("carpentras_") for k in keys)
+    held = year or bool(set(keys) & set(HELD_OUT))
+    if not a.heldout and held:
+        sys.exit("divert_ablate: payerne, carpentras (and its year) and serf are held out; "
+                 "pass --heldout to run them")
 
     class Args:
         no_shared = False
-        no_pkg_data = not (set(keys) & set(HELD_OUT))
+        no_pkg_data = not held
         trace = []
         only = a.only
-    for key, title, days, tuned in B.load_series(Args):
+    Args.year = year
+    series = B.load_series(Args)
+    for key, title, days, tuned in series:
         B.SERIES[key] = {"days": days}
-    keys = [k for k in keys if k in B.SERIES]
+    keys = [s[0] for s in series]
     offs = B.offsets_list(a.offsets)
     jobs = [(k, o, c) for k in keys for o in offs for c in (False, True)
             if not c or len(B.SERIES[k]["days"]) > 1]
