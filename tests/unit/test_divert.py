@@ -230,6 +230,24 @@ def test_restart_waits_for_the_long_average_at_restart_long_ma():
     assert after(1800) == ("active", 2)  # the 6 A rule does restart once the average gets there
 
 
+def test_a_long_session_stopped_by_a_dip_restarts_after_ten_sunny_minutes():
+    # the same dip and the same 7 A afterwards, but the session before it ran 40 min: the day had a
+    # sunny spell, so 10 min of sustained 6 A restart it (sunny_restart_ms), without waiting for the
+    # 15-min average. Ten minutes are needed (a 9-min spell is not enough), and a session shorter than
+    # sunny_run_ms keeps the slow rule (test above).
+    def run(sunny_s, **kw):
+        r = Rig(**kw)
+        r.run(2400, 10)
+        r.run(1800, 0)
+        assert r.c.status(r.t)["divert_state"] == "stopped"
+        r.run(sunny_s, 7)
+        return r.want, r.c.starts
+
+    assert run(720) == ("active", 2)
+    assert run(540) == ("disabled", 1)
+    assert run(720, sunny_run_ms=3600000) == ("disabled", 1)
+
+
 def test_band_widens_with_the_feeds_own_variability():
     # a feed that jumps 2 A between every pair of samples: its variability, not a trend;
     # without the variability term the pilot chases it, with it the pilot stays put
