@@ -213,21 +213,24 @@ def test_small_wobble_does_not_move_the_pilot():
     assert len(r.log) == n
 
 
+def _restart_after(session_s, sunny_s, **kw):
+    # a session of session_s at 10 A, a deficit stop (an oven, 30 min without surplus), then sunny_s of
+    # 7 A: (want, starts) at the end
+    r = Rig(**kw)
+    r.run(session_s, 10)
+    r.run(1800, 0)
+    assert r.c.status(r.t)["divert_state"] == "stopped"
+    r.run(sunny_s, 7)
+    return r.want, r.c.starts
+
+
 def test_restart_waits_for_the_long_average_at_restart_long_ma():
-    # a weak winter afternoon: after a deficit stop (an oven, 30 min) the surplus comes back at 7 A. The
+    # a weak winter afternoon: after a 10-min session and a deficit stop the surplus comes back at 7 A. The
     # default restart waits for the 15-min average at 6 A (~26 min): no restart after 20 min. The tried
     # and rejected 5 A level (the hold level, ~16 min) restarts within those 20 min; it stays a tunable.
-    def after(seconds, **kw):
-        r = Rig(**kw)
-        r.run(600, 10)
-        r.run(1800, 0)
-        assert r.c.status(r.t)["divert_state"] == "stopped"
-        r.run(seconds, 7)
-        return r.want, r.c.starts
-
-    assert after(1200) == ("disabled", 1)
-    assert after(1200, restart_long_ma=5000) == ("active", 2)
-    assert after(1800) == ("active", 2)  # the 6 A rule does restart once the average gets there
+    assert _restart_after(600, 1200) == ("disabled", 1)
+    assert _restart_after(600, 1200, restart_long_ma=5000) == ("active", 2)
+    assert _restart_after(600, 1800) == ("active", 2)  # the 6 A rule does restart once the average gets there
 
 
 def test_a_long_session_stopped_by_a_dip_restarts_after_ten_sunny_minutes():
@@ -235,17 +238,9 @@ def test_a_long_session_stopped_by_a_dip_restarts_after_ten_sunny_minutes():
     # sunny spell, so 10 min of sustained 6 A restart it (sunny_restart_ms), without waiting for the
     # 15-min average. Ten minutes are needed (a 9-min spell is not enough), and a session shorter than
     # sunny_run_ms keeps the slow rule (test above).
-    def run(sunny_s, **kw):
-        r = Rig(**kw)
-        r.run(2400, 10)
-        r.run(1800, 0)
-        assert r.c.status(r.t)["divert_state"] == "stopped"
-        r.run(sunny_s, 7)
-        return r.want, r.c.starts
-
-    assert run(720) == ("active", 2)
-    assert run(540) == ("disabled", 1)
-    assert run(720, sunny_run_ms=3600000) == ("disabled", 1)
+    assert _restart_after(2400, 720) == ("active", 2)
+    assert _restart_after(2400, 540) == ("disabled", 1)
+    assert _restart_after(2400, 720, sunny_run_ms=3600000) == ("disabled", 1)
 
 
 def test_band_widens_with_the_feeds_own_variability():
