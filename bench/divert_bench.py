@@ -22,6 +22,7 @@ base load). Every figure is the mean over --offsets phase offsets of the feed an
 against the trace's own sample steps (offsets spread over 0-29 s).
 """
 import argparse
+import functools
 import json
 import math
 import multiprocessing
@@ -657,7 +658,7 @@ def load_series(args):
             ("carpentras_" + MONTHS[m - 1].lower(), "real, not tuned on: BSRN Carpentras (FR) %s 2016, 1 min GHI "
              "-> 4 kWp PV, synthetic load" % MONTHS[m - 1],
              "solarpandas", "sample_data/car_bsrn_2016.parquet",
-             (lambda m: lambda p: TR.load_bsrn_parquet(p, 2016, m, (2 if 4 <= m <= 10 else 1) * 3600))(m),
+             functools.partial(TR.load_bsrn_parquet, year=2016, month=m, tz_s=(2 if 4 <= m <= 10 else 1) * 3600),
              "pip install --no-deps --ignore-requires-python solarpandas==0.2.1")
             for m in range(1, 13) if m != 5)
     for key, title, pkg, rel, load, how in held_out:

@@ -274,8 +274,8 @@ class DivertController:
         self._last_dir = 0  # direction of the last pilot change (+1 / -1)
         self._credit = self.change_budget_n * self.change_budget_ms  # change budget, ms of credit
         self._deficit = 0  # CUSUM, mA*s
-        self._sess_ms = None  # when the running session started
-        self._last_len = 0  # how long the last session ran before its deficit stop
+        # when the running session started; after a deficit stop, kept only if it had run sunny_run_ms
+        self._sess_ms = None
         self._stale_paused = False
         self._wait0 = None  # an adopted session before the first feed sample: since when
         self.starts = 0
@@ -348,7 +348,8 @@ class DivertController:
             d = self._deficit + (ref - s) * dt // 1000
             self._deficit = d if d > 0 else 0
             if self._deficit >= lim:
-                self._last_len = now_ms - self._sess_ms if self._sess_ms is not None else 0
+                if self._sess_ms is not None and now_ms - self._sess_ms < self.sunny_run_ms:
+                    self._sess_ms = None
                 self.state = ST_STOPPED
                 self.pilot_a = 0
                 self._start_since = None
@@ -460,7 +461,7 @@ class DivertController:
             # need None: no restart yet; 0 (divert_start_time 0) is a start at once
             if self.state == ST_STOPPED:
                 need = self.restart_ms if self.long_ma >= self.restart_long_ma else None
-                if self._last_len >= self.sunny_run_ms and (need is None or need > self.sunny_restart_ms):
+                if self._sess_ms is not None and (need is None or need > self.sunny_restart_ms):
                     need = self.sunny_restart_ms
             else:
                 need = self.start_ms if self.long_ma >= self.start_long_ma else self.start_weak_ms
