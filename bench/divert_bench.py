@@ -160,11 +160,13 @@ class OpenEVSE:
 
 class Evcc:
     """evcc PV mode defaults (30 s tick, enable 0 W / 1 min, disable 0 W / 3 min, trunc), per divert.md 6.5.
-    phase_t: the time of its first tick (the phase offset against the trace's steps)."""
+    phase_t: the time of its first tick (the phase offset against the trace's steps). The user settings
+    (enable / disable threshold in W, grid import +, and delay in s) follow shared/reference/divert.md 2.3."""
 
     name = "evcc"
 
-    def __init__(self, phase_t=0):
+    def __init__(self, phase_t=0, en_w=0, en_s=60, dis_w=0, dis_s=180):
+        self.en_w, self.en_s, self.dis_w, self.dis_s = en_w, en_s, dis_w, dis_s
         self.grid = None
         self.enabled = False
         self.cur = 6
@@ -186,10 +188,11 @@ class Evcc:
         ieff = self.cur if self.enabled else 0
         target = max(ieff + (-self.grid) / v, 0.0)
         if not self.enabled:
-            if target >= 6:
+            # threshold 0: export of at least the minimum current; otherwise site power <= the threshold
+            if (target >= 6) if self.en_w == 0 else (self.grid <= self.en_w):
                 if self.en_since is None:
                     self.en_since = t
-                if t - self.en_since >= 60:
+                if t - self.en_since >= self.en_s:
                     self.enabled = True
                     self.cur = 6
                     self.en_since = None
@@ -198,10 +201,10 @@ class Evcc:
                 self.en_since = None
             return
         if target < 6:
-            if self.grid >= 0:
+            if self.grid >= self.dis_w:
                 if self.dis_since is None:
                     self.dis_since = t
-                if t - self.dis_since >= 180:
+                if t - self.dis_since >= self.dis_s:
                     self.enabled = False
                     self.dis_since = None
                     return
