@@ -88,7 +88,7 @@ bench-divert-year: test-venv bench-data
 	$(PY) bench/divert_bench.py --year --only year --no-plot
 
 # evcc's and OpenEVSE's divert over a grid of their user settings, next to ours, on the tuned-on traces
-# and (settings fixed in bench/divert_frontier.py) the held-out ones (about 11 minutes; docs/divert.md)
+# and (settings fixed in bench/divert_frontier.py) the held-out ones (about 14 minutes; docs/divert.md)
 bench-divert-frontier: test-venv bench-data
 	$(PY) bench/divert_frontier.py --per-trace --plot docs/divert/frontier_tuned.png
 	$(PY) bench/divert_frontier.py --per-trace --heldout --only payerne,carpentras,serf --plot docs/divert/frontier_heldout.png

@@ -14,6 +14,7 @@ sessions, after ours' last session ends, while both charge (tracking), and while
 bound does not.
 """
 import argparse
+import functools
 import multiprocessing
 import os
 import sys
@@ -22,17 +23,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import divert_bench as B  # noqa: E402
-from divert.controller import DivertController, MODE_ECO  # noqa: E402
+from divert.controller import DivertController  # noqa: E402
 
 TUNED = "shared,stress,fast_clouds,clear,overcast,winter"
 HELD_OUT = ("payerne", "carpentras", "serf")
 TUNE = {}
-
-
-class Tuned(B.Ours):
-    def __init__(self, phase_t=0):
-        self.c = DivertController(min_a=6, max_a=B.MAX_A, feed="grid", **TUNE)
-        self.c.set_mode(MODE_ECO)
 
 
 def _job(a):
@@ -109,7 +104,7 @@ def main(argv=None):
         k, v = kv.split("=")
         TUNE[k] = int(v)
     DivertController(**TUNE)  # unknown names fail here (ValueError)
-    B.CONTROLLERS["ours"] = Tuned
+    B.CONTROLLERS["ours"] = functools.partial(B.Ours, **TUNE)
     keys = load_traces(a.only, a.heldout, "divert_ablate")
     offs = B.offsets_list(a.offsets)
     jobs = [(k, o, c) for k in keys for o in offs for c in (False, True)

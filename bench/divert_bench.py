@@ -96,8 +96,9 @@ def split_days(rows, name):
 class Ours:
     name = "ours"
 
-    def __init__(self, phase_t=0):
-        self.c = DivertController(min_a=6, max_a=MAX_A, feed="grid")
+    def __init__(self, phase_t=0, **tunables):
+        # tunables: names in DEFAULTS of firmware/divert/controller.py (the ablation and frontier runs)
+        self.c = DivertController(min_a=6, max_a=MAX_A, feed="grid", **tunables)
         self.c.set_mode(MODE_ECO)
 
     def on_feed(self, t, grid_w, v):

@@ -26,15 +26,6 @@ sys.path.insert(0, HERE)
 
 import divert_bench as B  # noqa: E402
 from divert_ablate import TUNED, load_traces, trace_bound  # noqa: E402
-from divert.controller import DivertController, MODE_ECO  # noqa: E402
-
-
-class OursSet(B.Ours):
-    """Ours with some tunables changed (firmware/divert/controller.py DEFAULTS)."""
-
-    def __init__(self, phase_t=0, **tunables):
-        self.c = DivertController(min_a=6, max_a=B.MAX_A, feed="grid", **tunables)
-        self.c.set_mode(MODE_ECO)
 
 
 # Ours moved along its own trade-offs, to see where its defaults sit on the same axes (the defaults are not
@@ -56,7 +47,7 @@ OURS_VARIANTS = (
 def settings():
     """name -> (controller class, keyword settings). Defaults first."""
     out = [("ours", (B.Ours, {}))]
-    out += [(n, (OursSet, kw)) for n, kw in OURS_VARIANTS]
+    out += [(n, (B.Ours, kw)) for n, kw in OURS_VARIANTS]
     for en_s in (60, 300):
         for dis_s in (180, 600, 1200, 1800):
             for dis_w in (0, 500):
@@ -70,11 +61,12 @@ def settings():
     return out
 
 
-SETTINGS = dict(settings())
+_SETTINGS = settings()
+SETTINGS = dict(_SETTINGS)
+ORDER = [n for n, _ in _SETTINGS]
 # OpenEVSE's start trigger is 6 * min(1, ratio) A (divert.md 6.5): a ratio under 1 starts below the seed's
 # 6 A of surplus, outside the rules the same-rules bound obeys, so its net % can pass 100.
 BELOW_6A = set(n for n, (cls, kw) in SETTINGS.items() if kw.get("ratio", 1.0) < 1.0)
-ORDER = [n for n, _ in settings()]
 
 
 def _job(a):

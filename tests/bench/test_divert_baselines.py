@@ -13,12 +13,12 @@ import divert_frontier as F  # noqa: E402
 V = 240.0
 
 
-def _run(ev, grid_of, t_end, t0=0):
+def _run(ev, grid_of, t_end):
     """Drive an evcc instance once a second; grid_of(t, enabled, cur) -> grid W. Returns the times at
     which it switched on and off."""
     ons, offs = [], []
     on, cur = False, 0
-    for t in range(t0, t_end):
+    for t in range(t_end):
         en, cur = ev.step(t, on, cur if on else 0, V)
         if en != on:
             (ons if en else offs).append(t)
