@@ -93,15 +93,20 @@ bench-divert-frontier: test-venv bench-data
 	$(PY) bench/divert_frontier.py --per-trace --plot docs/divert/frontier_tuned.png
 	$(PY) bench/divert_frontier.py --per-trace --heldout --only payerne,carpentras,serf --plot docs/divert/frontier_heldout.png
 
+# Every divert trace, the held-out ones included (the analyses below tune nothing)
+DIVERT_ALL := shared,stress,fast_clouds,clear,overcast,winter,payerne,carpentras,serf
+
 # The same-rules bound's own plan carried out through the feed and the EV's response: how much of the
 # bound reaction time alone costs (every trace, held-out ones included; about 3 minutes; docs/divert.md)
 bench-divert-lag: test-venv bench-data
-	$(PY) bench/divert_lag.py --heldout --only shared,stress,fast_clouds,clear,overcast,winter,payerne,carpentras,serf
+	$(PY) bench/divert_lag.py --heldout --only $(DIVERT_ALL)
 
 # An oracle that sees H minutes of the surplus ahead plus a perfect hourly forecast of the rest of the day:
-# how much foresight issue 12's targets need (every trace; about 3 minutes; docs/divert.md)
+# how much foresight issue 12's targets need, planning on lambda 1 (as the bound) and 2 (import weighed
+# twice, as ours' rounding about does); every trace; about 6 minutes; docs/divert.md
 bench-divert-foresight: test-venv bench-data
-	$(PY) bench/divert_foresight.py --heldout --only shared,stress,fast_clouds,clear,overcast,winter,payerne,carpentras,serf
+	$(PY) bench/divert_foresight.py --heldout --only $(DIVERT_ALL)
+	$(PY) bench/divert_foresight.py --heldout --only $(DIVERT_ALL) --lam 2 --horizons 1,15,30,60,120
 
 # The fault and attack suite at full size, one table (docs/faults.md); `make test` runs it
 # small (tests/system/test_faults.py) and `make bench` in full (bench/faults_bench.py).

@@ -1,6 +1,6 @@
 """How far ahead must a controller see the surplus to meet issue 12's targets?
 
-python bench/divert_foresight.py [--horizons 1,5,15,30,60,120,0] [--only KEY,..|year] [--heldout]
+python bench/divert_foresight.py [--horizons 1,5,15,30,60,120,0] [--lam 1] [--only KEY,..|year] [--heldout]
 
 The same-rules bound knows the whole day to the second. This runs an oracle that knows less, under the
 bound's rules: a session may start only in a minute that begins with >= 6 A of surplus, whole amps in
@@ -20,7 +20,9 @@ from the bound only in when it may take a second session: the bound picks the da
 
 Values as the bounds have them (1-min blocks, lambda = 1, no EV lag; bench/divert_lag.py shows the lag
 costs under 1 %). One line per trace and horizon: net % of the same-rules bound, EV-caused import against
-the bound's, starts and pilot changes per day, and whether all four targets hold. This is one planner's
+the bound's, starts and pilot changes per day, and whether all four targets hold. --lam makes the oracle
+plan on captured minus lam x import (still scored at 1): how much net value a planner gives up to import
+no more than the bound. This is one planner's
 design, not a proof: a planner that weighs the forecast's uncertainty could use the same knowledge better.
 """
 import argparse
@@ -38,14 +40,14 @@ from divert_ablate import TUNED, load_traces, trace_bound  # noqa: E402
 
 BLOCK = 60
 LEVELS = np.arange(6, B.MAX_A + 1)
-NEG = -1e18
 
 
-def day_values(day, coarse_min=60):
+def day_values(day, coarse_min=60, lam=1.0):
     """Per 1-min block and level: val, the net value in W*s, and imp, the import (as the bound has them);
-    startable: the block begins with >= 6 A of surplus. valc / startc: the same as a forecast of each
-    coarse_min of the day would give them: per level the mean of val over those minutes (what a constant
-    level earns there, whatever the order of the minutes), and startable if any of its minutes is."""
+    startable: the block begins with >= 6 A of surplus. plan: the value the oracle plans on, captured minus
+    lam x import (val itself at lam 1). planc / startc: the same as a forecast of each coarse_min of the day
+    would give them: per level the mean of plan over those minutes (what a constant level earns there,
+    whatever the order of the minutes), and startable if any of its minutes is."""
     S = np.array(B._surplus(day))
     V = np.array(day.vrms)
     n = len(S)
@@ -58,12 +60,13 @@ def day_values(day, coarse_min=60):
     val = (np.minimum(P, 2 * Sb[:, :, None] - P) * mask).sum(axis=1)
     imp = (np.maximum(0.0, P - Sb[:, :, None]) * mask).sum(axis=1)
     startable = Sb[:, 0] >= 6 * Vb[:, 0]
-    valc = val.copy()
+    plan = val - (lam - 1.0) * imp
+    planc = plan.copy()
     startc = startable.copy()
     for a in range(0, nb, coarse_min):
-        valc[a:a + coarse_min] = val[a:a + coarse_min].mean(axis=0)
+        planc[a:a + coarse_min] = plan[a:a + coarse_min].mean(axis=0)
         startc[a:a + coarse_min] = startable[a:a + coarse_min].any()
-    return val, startable, imp, valc, startc
+    return val, startable, imp, plan, planc, startc
 
 
 def _back(val_j, W, Wpre, startable_j):
@@ -118,24 +121,24 @@ def plan_step(fine, tail, b, h, state, level, left, may_start):
     return "wait", None
 
 
-def run_trace(days, h, coarse_min=60):
+def run_trace(days, h, coarse_min=60, lam=1.0):
     """Per-day records (net_kwh, import_kwh, starts, changes) of the oracle that sees h minutes ahead
-    exactly and the rest of the day as coarse_min forecasts (h 0: the whole day exactly), over one trace's days
-    in order (restart credit carried over)."""
+    exactly and the rest of the day as coarse_min forecasts (h 0: the whole day exactly), planning on
+    captured minus lam x import, over one trace's days in order (restart credit carried over)."""
     out = []
     credit = 0.0
     for day in days:
         credit += 0.2
-        val, startable, imp, valc, startc = day_values(day, coarse_min)
+        val, startable, imp, plan, planc, startc = day_values(day, coarse_min, lam)
         nb = len(val)
         if h <= 0:
-            valc, startc = val, startable
-        tail = tail_values(valc, startc)
+            planc, startc = plan, startable
+        tail = tail_values(planc, startc)
         state, level, used, starts, changes = "off", None, 0, 0, 0
         may_start = True
         net = im = 0.0
         for b in range(nb):
-            act, k = plan_step((val, startable), tail, b, max(h, 1), state, level, B.MAX_CHANGES - used,
+            act, k = plan_step((plan, startable), tail, b, max(h, 1), state, level, B.MAX_CHANGES - used,
                                may_start)
             if act == "stop":
                 state = "off"
@@ -155,8 +158,8 @@ def run_trace(days, h, coarse_min=60):
 
 
 def _job(a):
-    key, h = a
-    return a, run_trace(B.SERIES[key]["days"], h)
+    key, h, lam = a
+    return a, run_trace(B.SERIES[key]["days"], h, lam=lam)
 
 
 def main(argv=None):
@@ -164,23 +167,26 @@ def main(argv=None):
     ap.add_argument("--horizons", default="1,5,15,30,60,120,0", help="minutes; 0: the rest of the day")
     ap.add_argument("--only", default=TUNED)
     ap.add_argument("--heldout", action="store_true", help="allow payerne, carpentras and serf")
+    ap.add_argument("--lam", type=float, default=1.0,
+                    help="the oracle plans on captured minus LAM x import (scored at 1, as the bound)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     a = ap.parse_args(argv)
     hs = [int(x) for x in a.horizons.split(",")]
     keys = load_traces(a.only, a.heldout, "divert_foresight")
     ctx = multiprocessing.get_context("fork")
-    jobs = sorted(((k, h) for k in keys for h in hs), key=lambda j: -len(B.SERIES[j[0]]["days"]) * (j[1] or 600))
+    jobs = sorted(((k, h, a.lam) for k in keys for h in hs), key=lambda j: -len(B.SERIES[j[0]]["days"]) * (j[1] or 600))
     with ctx.Pool(a.jobs) as pool:
         res = dict(pool.imap_unordered(_job, jobs))
         bounds = dict(zip(keys, pool.map(trace_bound, keys)))
-    print("oracle with H minutes of perfect foresight (0: the rest of the day); net % of the same-rules bound")
+    print("oracle with H minutes of perfect foresight (0: the rest of the day) and a perfect hourly forecast, "
+          "planning on lambda = %g; net %% of the same-rules bound" % a.lam)
     print("%-12s %6s %8s %16s %7s %8s %s" % ("trace", "H min", "net %", "import vs bound", "starts", "changes",
                                            "all four targets"))
     for k in keys:
         bt = bounds[k]
         nd = float(len(B.SERIES[k]["days"]))
         for h in hs:
-            r = res[k, h]
+            r = res[k, h, a.lam]
             net = sum(d["net_kwh"] for d in r)
             im = sum(d["import_kwh"] for d in r)
             st = sum(d["starts"] for d in r) / nd

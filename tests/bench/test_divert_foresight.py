@@ -64,6 +64,17 @@ def test_a_longer_look_ahead_nets_more_on_cumulus_days():
 
 def test_the_hourly_forecast_is_each_levels_mean_value_over_the_hour():
     day = _days("fast_clouds", 1)[0]
-    val, startable, imp, valc, startc = F.day_values(day, 60)
-    assert abs(valc[:60].mean(axis=0) - val[:60].mean(axis=0)).max() < 1e-6
-    assert (valc[0] == valc[59]).all() and bool(startc[0]) == bool(startable[:60].any())
+    val, startable, imp, plan, planc, startc = F.day_values(day, 60)
+    assert (plan == val).all()
+    assert abs(planc[:60].mean(axis=0) - val[:60].mean(axis=0)).max() < 1e-6
+    assert (planc[0] == planc[59]).all() and bool(startc[0]) == bool(startable[:60].any())
+    # planning at lambda 2 counts each imported W*s twice: captured - 2 x import
+    val2, _, imp2, plan2, planc2, _ = F.day_values(day, 60, lam=2.0)
+    assert abs(plan2 - (val2 - imp2)).max() < 1e-6 and imp2.max() > 0
+
+
+def test_weighing_import_more_imports_less():
+    days = _days("fast_clouds", 2)
+    one = F.run_trace(days, 15)
+    two = F.run_trace(days, 15, lam=2.0)
+    assert sum(r["import_kwh"] for r in two) < sum(r["import_kwh"] for r in one)
