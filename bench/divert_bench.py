@@ -281,6 +281,27 @@ def bound_unconstrained(day, sessions=1):
     return amps
 
 
+def block_values(day, block=60):
+    """Per block of `block` seconds and per pilot level 6..MAX_A A: (levels, val, imp, startable): the net
+    value (lambda = 1) and the EV-caused import, in W*s, of holding that level through the block, and
+    whether the block begins with >= 6 A of surplus (a session may start there)."""
+    import numpy as np
+
+    S = np.array(_surplus(day))
+    V = np.array(day.vrms)
+    n = len(S)
+    nb = (n + block - 1) // block
+    pad = nb * block - n
+    Sb = np.concatenate([S, np.zeros(pad)]).reshape(nb, block)
+    Vb = np.concatenate([V, np.full(pad, V[-1])]).reshape(nb, block)
+    mask = np.concatenate([np.ones(n), np.zeros(pad)]).reshape(nb, block)[:, :, None]
+    levels = np.arange(6, MAX_A + 1)
+    P = Vb[:, :, None] * levels[None, None, :]
+    val = (np.minimum(P, 2 * Sb[:, :, None] - P) * mask).sum(axis=1)  # (nb, L)
+    imp = (np.maximum(0.0, P - Sb[:, :, None]) * mask).sum(axis=1)
+    return levels, val, imp, Sb[:, 0] >= 6 * Vb[:, 0]
+
+
 def bound_same_rules(day, max_changes=MAX_CHANGES, block=60, sessions=1):
     """Clairvoyant controller under the seed's rules and our caps: sessions that may only start where
     the surplus is >= 6 A, a whole-amp pilot in [6, 32] A that changes at most max_changes times a day
@@ -291,18 +312,9 @@ def bound_same_rules(day, max_changes=MAX_CHANGES, block=60, sessions=1):
     bound. Returns the per-second amps."""
     import numpy as np
 
-    S = np.array(_surplus(day))
-    V = np.array(day.vrms)
-    n = len(S)
-    nb = (n + block - 1) // block
-    pad = nb * block - n
-    Sb = np.concatenate([S, np.zeros(pad)]).reshape(nb, block)
-    Vb = np.concatenate([V, np.full(pad, V[-1])]).reshape(nb, block)
-    mask = np.concatenate([np.ones(n), np.zeros(pad)]).reshape(nb, block)
-    levels = np.arange(6, MAX_A + 1)
-    P = Vb[:, :, None] * levels[None, None, :]
-    val = (np.minimum(P, 2 * Sb[:, :, None] - P) * mask[:, :, None]).sum(axis=1)  # (nb, L)
-    startable = Sb[:, 0] >= 6 * Vb[:, 0]
+    n = len(day.solar)
+    levels, val, _, startable = block_values(day, block)
+    nb = len(val)
     C = max_changes
     NL = len(levels)
     neg = -1e18

@@ -48,18 +48,8 @@ def day_values(day, coarse_min=60, lam=1.0):
     lam x import (val itself at lam 1). planc / startc: the same as a forecast of each coarse_min of the day
     would give them: per level the mean of plan over those minutes (what a constant level earns there,
     whatever the order of the minutes), and startable if any of its minutes is."""
-    S = np.array(B._surplus(day))
-    V = np.array(day.vrms)
-    n = len(S)
-    nb = (n + BLOCK - 1) // BLOCK
-    pad = nb * BLOCK - n
-    Sb = np.concatenate([S, np.zeros(pad)]).reshape(nb, BLOCK)
-    Vb = np.concatenate([V, np.full(pad, V[-1])]).reshape(nb, BLOCK)
-    mask = np.concatenate([np.ones(n), np.zeros(pad)]).reshape(nb, BLOCK)[:, :, None]
-    P = Vb[:, :, None] * LEVELS[None, None, :]
-    val = (np.minimum(P, 2 * Sb[:, :, None] - P) * mask).sum(axis=1)
-    imp = (np.maximum(0.0, P - Sb[:, :, None]) * mask).sum(axis=1)
-    startable = Sb[:, 0] >= 6 * Vb[:, 0]
+    _, val, imp, startable = B.block_values(day, BLOCK)
+    nb = len(val)
     plan = val - (lam - 1.0) * imp
     planc = plan.copy()
     startc = startable.copy()
