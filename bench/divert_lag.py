@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import divert_bench as B  # noqa: E402
-from divert_ablate import TUNED, load_traces, trace_bound  # noqa: E402
+from divert_ablate import TUNED, load_traces  # noqa: E402
 
 FEED_S = 10
 
@@ -65,7 +65,11 @@ def replay(days, plans, offset, late):
 
 
 def _plans(key):
-    return key, B.bound_amps(B.SERIES[key]["days"])
+    """key -> (the same-rules bound's per-second amps for each day, its net kWh over the days)."""
+    days = B.SERIES[key]["days"]
+    plans = B.bound_amps(days)
+    ms = [B.metrics(d, p) for d, p in zip(days, plans)]
+    return key, (plans, sum(m["capture_kwh"] - m["import_kwh"] for m in ms))
 
 
 def _job(a):
@@ -88,8 +92,7 @@ def main(argv=None):
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(a.jobs) as pool:
         plans = dict(pool.map(_plans, keys))
-        bounds = dict(zip(keys, pool.map(trace_bound, keys)))
-        jobs = [(k, o, w, plans[k] if w != "ours" else None) for k in keys for o in offs
+        jobs = [(k, o, w, plans[k][0] if w != "ours" else None) for k in keys for o in offs
                 for w in ("on time", "late", "ours")]
         res = {}
         for (k, o, w), r in pool.imap_unordered(_job, jobs):
@@ -99,7 +102,7 @@ def main(argv=None):
         "trace", "bound kWh", "on time", "late", "starts", "changes", "ours", "ours / late"))
     tot = {"bound": 0.0, "on time": 0.0, "late": 0.0, "ours": 0.0}
     for k in keys:
-        bt = bounds[k]["net_kwh"]
+        bt = plans[k][1]
         r = {w: B._total(B._mean_days(res[k, w])) for w in ("on time", "late", "ours")}
         tot["bound"] += bt
         for w in r:
